@@ -1,0 +1,441 @@
+//! Collector configuration: command-line flags, `SKEIN_*` environment
+//! variables and an optional TOML file, merged (flags > env > file > default)
+//! and validated into a typed [`Config`] at start-up.
+//!
+//! Every error names the key and where it came from, so a bad deployment fails
+//! fast with a message that says what to fix. This module owns parsing and
+//! validation only; it must not open files other than the config file, bind
+//! sockets or start anything.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Parser;
+use serde::Deserialize;
+
+use crate::telemetry::LogFormat;
+
+/// `skein-collector` command line. Every flag also reads `SKEIN_<FLAG>` from
+/// the environment and the same key (snake_case) from the `--config` file.
+#[derive(Debug, Default, Parser)]
+#[command(
+    name = "skein-collector",
+    version,
+    about = "Skein collector: OTLP ingest with durable acks, tantivy storage, Jaeger-compatible query API"
+)]
+pub struct Args {
+    /// Optional TOML file with the same keys as the flags (snake_case).
+    #[arg(long, env = "SKEIN_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Directory for the write-ahead log and the indexes [default: ./skein-data]
+    #[arg(long, env = "SKEIN_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// OTLP/gRPC listen address [default: 0.0.0.0:4317]
+    #[arg(long, env = "SKEIN_OTLP_GRPC_ADDR")]
+    pub otlp_grpc_addr: Option<String>,
+    /// OTLP/HTTP listen address [default: 0.0.0.0:4318]
+    #[arg(long, env = "SKEIN_OTLP_HTTP_ADDR")]
+    pub otlp_http_addr: Option<String>,
+    /// HTTP API, UI and /metrics listen address [default: 0.0.0.0:16686]
+    #[arg(long, env = "SKEIN_HTTP_ADDR")]
+    pub http_addr: Option<String>,
+    /// How long spans and logs are kept, e.g. 7d, 12h [default: 7d]
+    #[arg(long, env = "SKEIN_RETENTION")]
+    pub retention: Option<String>,
+    /// How often the index is committed (data is queryable after a commit) [default: 1s]
+    #[arg(long, env = "SKEIN_COMMIT_INTERVAL")]
+    pub commit_interval: Option<String>,
+    /// Largest accepted request body, also after gzip inflation, e.g. 16MiB [default: 16MiB]
+    #[arg(long, env = "SKEIN_MAX_REQUEST_BYTES")]
+    pub max_request_bytes: Option<String>,
+    /// Un-indexed WAL backlog above which ingest answers 503/UNAVAILABLE [default: 1GiB]
+    #[arg(long, env = "SKEIN_MAX_WAL_BACKLOG")]
+    pub max_wal_backlog: Option<String>,
+    /// Size at which the WAL starts a new segment file [default: 64MiB]
+    #[arg(long, env = "SKEIN_WAL_SEGMENT_BYTES")]
+    pub wal_segment_bytes: Option<String>,
+    /// Largest accepted attribute value; an item with a larger one is rejected [default: 64KiB]
+    #[arg(long, env = "SKEIN_MAX_ATTRIBUTE_BYTES")]
+    pub max_attribute_bytes: Option<String>,
+    /// Memory budget of each tantivy index writer [default: 64MiB]
+    #[arg(long, env = "SKEIN_INDEX_MEMORY")]
+    pub index_memory: Option<String>,
+    /// PEM certificate chain: serve OTLP gRPC, OTLP HTTP and the HTTP API over TLS
+    #[arg(long, env = "SKEIN_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert
+    #[arg(long, env = "SKEIN_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// File with one bearer token per line; ingest and write endpoints then require one
+    #[arg(long, env = "SKEIN_AUTH_TOKEN_FILE")]
+    pub auth_token_file: Option<PathBuf>,
+    /// Also require a token for queries and the UI (needs --auth-token-file)
+    #[arg(long, env = "SKEIN_AUTH_READ", num_args = 0..=1, default_missing_value = "true")]
+    pub auth_read: Option<bool>,
+    /// Log format: text or json [default: text]
+    #[arg(long, env = "SKEIN_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Log filter in RUST_LOG syntax [default: info]
+    #[arg(long, env = "SKEIN_LOG_LEVEL")]
+    pub log_level: Option<String>,
+    /// Expose test hooks under /debug (pause/resume the indexer). Never in production.
+    #[arg(long, env = "SKEIN_DEBUG_ENDPOINTS", num_args = 0..=1, default_missing_value = "true")]
+    pub debug_endpoints: Option<bool>,
+}
+
+/// The optional TOML file: the same keys as the flags, unknown keys rejected.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    otlp_grpc_addr: Option<String>,
+    otlp_http_addr: Option<String>,
+    http_addr: Option<String>,
+    retention: Option<String>,
+    commit_interval: Option<String>,
+    max_request_bytes: Option<ByteSize>,
+    max_wal_backlog: Option<ByteSize>,
+    wal_segment_bytes: Option<ByteSize>,
+    max_attribute_bytes: Option<ByteSize>,
+    index_memory: Option<ByteSize>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    auth_token_file: Option<PathBuf>,
+    auth_read: Option<bool>,
+    log_format: Option<LogFormat>,
+    log_level: Option<String>,
+    debug_endpoints: Option<bool>,
+}
+
+/// A size in a TOML file: a number of bytes or a string like `"16MiB"`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum ByteSize {
+    Bytes(u64),
+    Text(String),
+}
+
+impl ByteSize {
+    fn into_text(self) -> String {
+        match self {
+            ByteSize::Bytes(n) => n.to_string(),
+            ByteSize::Text(s) => s,
+        }
+    }
+}
+
+/// TLS material for every listener.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Bearer-token authentication.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthConfig {
+    pub token_file: PathBuf,
+    /// Require the token for reads (queries, UI) too, not only for writes.
+    pub read: bool,
+}
+
+/// The validated configuration the collector runs with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub otlp_grpc_addr: SocketAddr,
+    pub otlp_http_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub retention: Duration,
+    pub commit_interval: Duration,
+    pub max_request_bytes: usize,
+    pub max_wal_backlog: u64,
+    pub wal_segment_bytes: u64,
+    pub max_attribute_bytes: usize,
+    pub index_memory: usize,
+    pub tls: Option<TlsConfig>,
+    pub auth: Option<AuthConfig>,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub debug_endpoints: bool,
+}
+
+impl Config {
+    /// Defaults with every listener on `127.0.0.1:0`, for tests and embedding.
+    pub fn ephemeral(data_dir: impl Into<PathBuf>) -> Self {
+        let any: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 0));
+        let mut cfg = Self::from_sources(Args::default(), FileConfig::default(), "defaults")
+            .unwrap_or_else(|_| unreachable!("the built-in defaults are valid"));
+        cfg.data_dir = data_dir.into();
+        cfg.otlp_grpc_addr = any;
+        cfg.otlp_http_addr = any;
+        cfg.http_addr = any;
+        cfg
+    }
+
+    /// Merge parsed flags/env with the optional config file and validate.
+    pub fn load(args: Args) -> Result<Self, ConfigError> {
+        let (file, origin) = match &args.config {
+            Some(path) => (read_file(path)?, path.display().to_string()),
+            None => (FileConfig::default(), "flags/env".to_string()),
+        };
+        Self::from_sources(args, file, &origin)
+    }
+
+    fn from_sources(a: Args, f: FileConfig, origin: &str) -> Result<Self, ConfigError> {
+        let err = |key: &str, msg: String| ConfigError::Invalid {
+            key: key.to_string(),
+            origin: origin.to_string(),
+            message: msg,
+        };
+        let addr = |key: &str, v: Option<String>, default: &str| -> Result<SocketAddr, ConfigError> {
+            let text = v.unwrap_or_else(|| default.to_string());
+            text.parse::<SocketAddr>()
+                .map_err(|e| err(key, format!("'{text}' is not a socket address (host:port): {e}")))
+        };
+        let duration = |key: &str, v: Option<String>, default: &str| -> Result<Duration, ConfigError> {
+            let text = v.unwrap_or_else(|| default.to_string());
+            humantime::parse_duration(&text)
+                .map_err(|e| err(key, format!("'{text}' is not a duration (e.g. 30s, 7d): {e}")))
+        };
+        let size = |key: &str, v: Option<String>, default: &str| -> Result<u64, ConfigError> {
+            let text = v.unwrap_or_else(|| default.to_string());
+            parse_byte_size(&text).map_err(|e| err(key, e))
+        };
+        let text = |b: Option<ByteSize>| b.map(ByteSize::into_text);
+
+        let commit_interval = duration("commit_interval", a.commit_interval.or(f.commit_interval), "1s")?;
+        if commit_interval < Duration::from_millis(10) || commit_interval > Duration::from_secs(60) {
+            return Err(err("commit_interval", "must be between 10ms and 60s".into()));
+        }
+        let retention = duration("retention", a.retention.or(f.retention), "7d")?;
+        if retention < Duration::from_secs(3600) {
+            return Err(err("retention", "must be at least 1h (partitions are hourly)".into()));
+        }
+        let max_request_bytes = size("max_request_bytes", a.max_request_bytes.or(text(f.max_request_bytes)), "16MiB")?;
+        if !(1024..=(1 << 30)).contains(&max_request_bytes) {
+            return Err(err("max_request_bytes", "must be between 1KiB and 1GiB".into()));
+        }
+        let max_wal_backlog = size("max_wal_backlog", a.max_wal_backlog.or(text(f.max_wal_backlog)), "1GiB")?;
+        if max_wal_backlog < 1024 {
+            return Err(err("max_wal_backlog", "must be at least 1KiB".into()));
+        }
+        let wal_segment_bytes = size("wal_segment_bytes", a.wal_segment_bytes.or(text(f.wal_segment_bytes)), "64MiB")?;
+        if wal_segment_bytes < 4096 {
+            return Err(err("wal_segment_bytes", "must be at least 4KiB".into()));
+        }
+        let max_attribute_bytes = size("max_attribute_bytes", a.max_attribute_bytes.or(text(f.max_attribute_bytes)), "64KiB")?;
+        if max_attribute_bytes == 0 {
+            return Err(err("max_attribute_bytes", "must be above 0".into()));
+        }
+        let index_memory = size("index_memory", a.index_memory.or(text(f.index_memory)), "64MiB")?;
+        if !((16 << 20)..=(4 << 30)).contains(&index_memory) {
+            return Err(err("index_memory", "must be between 16MiB and 4GiB".into()));
+        }
+
+        let tls = match (a.tls_cert.or(f.tls_cert), a.tls_key.or(f.tls_key)) {
+            (Some(cert), Some(key)) => Some(TlsConfig { cert, key }),
+            (None, None) => None,
+            (Some(_), None) => return Err(err("tls_key", "--tls-cert needs --tls-key".into())),
+            (None, Some(_)) => return Err(err("tls_cert", "--tls-key needs --tls-cert".into())),
+        };
+        let auth_read = a.auth_read.or(f.auth_read).unwrap_or(false);
+        let auth = match a.auth_token_file.or(f.auth_token_file) {
+            Some(token_file) => Some(AuthConfig { token_file, read: auth_read }),
+            None if auth_read => {
+                return Err(err("auth_read", "--auth-read needs --auth-token-file".into()))
+            }
+            None => None,
+        };
+
+        Ok(Config {
+            data_dir: a.data_dir.or(f.data_dir).unwrap_or_else(|| PathBuf::from("./skein-data")),
+            otlp_grpc_addr: addr("otlp_grpc_addr", a.otlp_grpc_addr.or(f.otlp_grpc_addr), "0.0.0.0:4317")?,
+            otlp_http_addr: addr("otlp_http_addr", a.otlp_http_addr.or(f.otlp_http_addr), "0.0.0.0:4318")?,
+            http_addr: addr("http_addr", a.http_addr.or(f.http_addr), "0.0.0.0:16686")?,
+            retention,
+            commit_interval,
+            max_request_bytes: usize::try_from(max_request_bytes)
+                .map_err(|_| err("max_request_bytes", "too large for this platform".into()))?,
+            max_wal_backlog,
+            wal_segment_bytes,
+            max_attribute_bytes: usize::try_from(max_attribute_bytes)
+                .map_err(|_| err("max_attribute_bytes", "too large for this platform".into()))?,
+            index_memory: usize::try_from(index_memory)
+                .map_err(|_| err("index_memory", "too large for this platform".into()))?,
+            tls,
+            auth,
+            log_format: a.log_format.or(f.log_format).unwrap_or(LogFormat::Text),
+            log_level: a.log_level.or(f.log_level).unwrap_or_else(|| "info".to_string()),
+            debug_endpoints: a.debug_endpoints.or(f.debug_endpoints).unwrap_or(false),
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::File {
+        path: path.to_path_buf(),
+        // toml's message names the unknown or mistyped key and its line.
+        message: e.to_string(),
+    })
+}
+
+/// Parse `123`, `64KiB`, `16MiB`, `1GiB`, `10MB`, `1.5GiB` (case-insensitive).
+pub fn parse_byte_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("'{text}' is not a size (e.g. 65536, 64KiB, 16MiB, 1GiB)"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        "t" | "tb" => 1_000_000_000_000,
+        "tib" => 1 << 40,
+        other => return Err(format!("'{text}' has an unknown size unit '{other}'")),
+    };
+    let bytes = value * mult as f64;
+    if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
+        return Err(format!("'{text}' is out of range"));
+    }
+    Ok(bytes as u64)
+}
+
+/// A configuration problem, naming the key and its source.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid config key '{key}' (from {origin}): {message}")]
+    Invalid {
+        key: String,
+        origin: String,
+        message: String,
+    },
+    #[error("config file {}: {message}", path.display())]
+    File { path: PathBuf, message: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, ConfigError> {
+        let mut argv = vec!["skein-collector"];
+        argv.extend_from_slice(args);
+        Config::load(Args::try_parse_from(argv).map_err(|e| ConfigError::Invalid {
+            key: "argv".into(),
+            origin: "test".into(),
+            message: e.to_string(),
+        })?)
+    }
+
+    #[test]
+    fn defaults_match_the_design() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.otlp_grpc_addr.to_string(), "0.0.0.0:4317");
+        assert_eq!(c.otlp_http_addr.to_string(), "0.0.0.0:4318");
+        assert_eq!(c.http_addr.to_string(), "0.0.0.0:16686");
+        assert_eq!(c.data_dir, PathBuf::from("./skein-data"));
+        assert_eq!(c.retention, Duration::from_secs(7 * 86400));
+        assert_eq!(c.commit_interval, Duration::from_secs(1));
+        assert_eq!(c.max_request_bytes, 16 << 20);
+        assert_eq!(c.max_wal_backlog, 1 << 30);
+        assert!(c.tls.is_none() && c.auth.is_none() && !c.debug_endpoints);
+    }
+
+    #[test]
+    fn each_flag_is_parsed() {
+        let c = parse(&[
+            "--data-dir=/d", "--otlp-grpc-addr=127.0.0.1:0", "--otlp-http-addr=127.0.0.1:1",
+            "--http-addr=[::1]:2", "--retention=2d", "--commit-interval=200ms",
+            "--max-request-bytes=1MiB", "--max-wal-backlog=64KiB", "--wal-segment-bytes=1MB",
+            "--max-attribute-bytes=100", "--index-memory=32MiB", "--tls-cert=c.pem", "--tls-key=k.pem",
+            "--auth-token-file=t", "--auth-read", "--log-format=json", "--log-level=debug",
+            "--debug-endpoints",
+        ])
+        .unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/d"));
+        assert_eq!(c.otlp_http_addr.port(), 1);
+        assert_eq!(c.http_addr.to_string(), "[::1]:2");
+        assert_eq!(c.retention, Duration::from_secs(2 * 86400));
+        assert_eq!(c.commit_interval, Duration::from_millis(200));
+        assert_eq!(c.max_request_bytes, 1 << 20);
+        assert_eq!(c.max_wal_backlog, 64 << 10);
+        assert_eq!(c.wal_segment_bytes, 1_000_000);
+        assert_eq!(c.max_attribute_bytes, 100);
+        assert_eq!(c.index_memory, 32 << 20);
+        assert_eq!(c.tls, Some(TlsConfig { cert: "c.pem".into(), key: "k.pem".into() }));
+        assert_eq!(c.auth, Some(AuthConfig { token_file: "t".into(), read: true }));
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.log_level, "debug");
+        assert!(c.debug_endpoints);
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        for (flag, key) in [
+            ("--otlp-grpc-addr=nope", "otlp_grpc_addr"),
+            ("--http-addr=1.2.3.4", "http_addr"),
+            ("--retention=forever", "retention"),
+            ("--retention=5m", "retention"),
+            ("--commit-interval=1ms", "commit_interval"),
+            ("--max-request-bytes=12XB", "max_request_bytes"),
+            ("--max-wal-backlog=1", "max_wal_backlog"),
+            ("--tls-cert=x", "tls_key"),
+            ("--auth-read", "auth_read"),
+        ] {
+            let e = parse(&[flag]).unwrap_err().to_string();
+            assert!(e.contains(&format!("'{key}'")), "{flag}: {e}");
+        }
+    }
+
+    #[test]
+    fn file_values_apply_and_flags_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("skein.toml");
+        std::fs::write(&path, "retention = \"3d\"\nmax_request_bytes = 2048\nhttp_addr = \"127.0.0.1:9\"\n").unwrap();
+        let c = parse(&["--config", path.to_str().unwrap(), "--http-addr=127.0.0.1:10"]).unwrap();
+        assert_eq!(c.retention, Duration::from_secs(3 * 86400));
+        assert_eq!(c.max_request_bytes, 2048);
+        assert_eq!(c.http_addr.port(), 10, "flag beats file");
+    }
+
+    #[test]
+    fn unknown_file_key_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("skein.toml");
+        std::fs::write(&path, "retention = \"3d\"\nretension = \"4d\"\n").unwrap();
+        let e = parse(&["--config", path.to_str().unwrap()]).unwrap_err().to_string();
+        assert!(e.contains("retension") && e.contains("skein.toml"), "{e}");
+    }
+
+    #[test]
+    fn byte_sizes() {
+        assert_eq!(parse_byte_size("65536"), Ok(65536));
+        assert_eq!(parse_byte_size("64KiB"), Ok(65536));
+        assert_eq!(parse_byte_size("1.5GiB"), Ok(3 << 29));
+        assert_eq!(parse_byte_size("10mb"), Ok(10_000_000));
+        assert!(parse_byte_size("ten").is_err());
+        assert!(parse_byte_size("5 parsecs").is_err());
+        assert!(parse_byte_size("").is_err());
+    }
+
+    #[test]
+    fn ephemeral_binds_loopback_port_zero() {
+        let c = Config::ephemeral("/tmp/x");
+        assert_eq!(c.http_addr.port(), 0);
+        assert!(c.http_addr.ip().is_loopback());
+    }
+}

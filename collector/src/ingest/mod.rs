@@ -1,0 +1,232 @@
+//! OTLP ingest: the front door of the collector.
+//!
+//! Owns the OTLP/gRPC and OTLP/HTTP receivers and the [`Ingestor`] they share:
+//! decode → validate per item (drop bad items, keep neighbours) → append the
+//! cleaned request to the write-ahead log → answer only once the WAL says the
+//! record is fsynced. It must not touch the index or any query path; it knows
+//! the WAL only through [`crate::wal::Wal::append`].
+
+pub mod grpc;
+pub mod http;
+pub mod metrics;
+pub mod validate;
+
+#[cfg(test)]
+mod fuzz;
+
+use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+
+use crate::wal::{RecordKind, Wal, WalError};
+pub use metrics::IngestMetrics;
+pub use validate::{Limits, Rejections};
+
+/// Which OTLP signal a request carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Traces,
+    Logs,
+}
+
+impl Signal {
+    pub fn as_label(self) -> &'static str {
+        match self {
+            Signal::Traces => "traces",
+            Signal::Logs => "logs",
+        }
+    }
+
+    fn item(self) -> &'static str {
+        match self {
+            Signal::Traces => "span",
+            Signal::Logs => "log record",
+        }
+    }
+}
+
+/// Why a request as a whole was not accepted. Each maps to one HTTP status and
+/// one gRPC code in the transport modules.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The body could not be decoded (400 / INVALID_ARGUMENT).
+    #[error("{0}")]
+    BadRequest(String),
+    /// Unsupported `Content-Type` (415).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// Body larger than `--max-request-bytes`, before or after inflation (413 / RESOURCE_EXHAUSTED).
+    #[error("{0}")]
+    TooLarge(String),
+    /// Bearer token missing (401 / UNAUTHENTICATED).
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Bearer token wrong (403 / PERMISSION_DENIED).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Retryable: WAL backlog over its limit, disk full or shutting down (503 / UNAVAILABLE + retry hint).
+    #[error("{message}")]
+    Unavailable { message: String, retry_after: Duration },
+    /// Our fault: I/O error writing the WAL (500 / INTERNAL).
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// What the transports tell the client after a successful export.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Accepted {
+    pub rejected: i64,
+    /// Empty when nothing was rejected.
+    pub error_message: String,
+}
+
+/// Shared by both transports: validates, makes durable, counts.
+#[derive(Clone)]
+pub struct Ingestor {
+    wal: Wal,
+    limits: Limits,
+    metrics: IngestMetrics,
+}
+
+impl Ingestor {
+    pub fn new(wal: Wal, limits: Limits, metrics: IngestMetrics) -> Self {
+        Ingestor { wal, limits, metrics }
+    }
+
+    pub fn metrics(&self) -> &IngestMetrics {
+        &self.metrics
+    }
+
+    pub fn max_attribute_bytes(&self) -> usize {
+        self.limits.max_attribute_bytes
+    }
+
+    /// Validate and durably store a trace export. `raw` is the request's
+    /// protobuf encoding when the caller already has it: if nothing is
+    /// rejected it is written as is instead of being re-encoded.
+    pub async fn export_traces(
+        &self,
+        mut req: ExportTraceServiceRequest,
+        raw: Option<&[u8]>,
+    ) -> Result<Accepted, IngestError> {
+        let received: usize = req
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len())
+            .sum();
+        let rejections = validate::validate_traces(&mut req, self.limits);
+        let payload = payload(&req, raw, &rejections);
+        self.store(Signal::Traces, RecordKind::Spans, received as u64, rejections, payload)
+            .await
+    }
+
+    /// Validate and durably store a log export (see [`Ingestor::export_traces`]).
+    pub async fn export_logs(
+        &self,
+        mut req: ExportLogsServiceRequest,
+        raw: Option<&[u8]>,
+    ) -> Result<Accepted, IngestError> {
+        let received: usize = req
+            .resource_logs
+            .iter()
+            .flat_map(|r| &r.scope_logs)
+            .map(|s| s.log_records.len())
+            .sum();
+        let rejections = validate::validate_logs(&mut req, self.limits);
+        let payload = payload(&req, raw, &rejections);
+        self.store(Signal::Logs, RecordKind::Logs, received as u64, rejections, payload)
+            .await
+    }
+
+    async fn store(
+        &self,
+        signal: Signal,
+        kind: RecordKind,
+        received: u64,
+        rejections: Rejections,
+        payload: Vec<u8>,
+    ) -> Result<Accepted, IngestError> {
+        let label = signal.as_label();
+        self.metrics.received.with_label_values(&[label]).inc_by(received);
+        for (reason, n) in &rejections.by_reason {
+            self.metrics.rejected.with_label_values(&[label, reason.as_label()]).inc_by(*n);
+        }
+        if rejections.accepted > 0 {
+            if let Err(e) = self.wal.append(kind, payload).await {
+                let (reason, err) = wal_error(e);
+                self.metrics
+                    .rejected
+                    .with_label_values(&[label, reason])
+                    .inc_by(rejections.accepted);
+                return Err(err);
+            }
+            self.metrics.accepted.with_label_values(&[label]).inc_by(rejections.accepted);
+        }
+        Ok(Accepted {
+            rejected: rejections.rejected() as i64,
+            error_message: rejections.message(signal.item()),
+        })
+    }
+
+    /// Observe a finished request in the metrics.
+    pub fn observe(&self, signal: Signal, transport: &str, started: Instant, result: &Result<Accepted, IngestError>) {
+        let outcome = match result {
+            Ok(a) if a.rejected > 0 => "partial",
+            Ok(_) => "ok",
+            Err(IngestError::BadRequest(_)) => "bad_request",
+            Err(IngestError::UnsupportedMediaType(_)) => "unsupported_media_type",
+            Err(IngestError::TooLarge(_)) => "too_large",
+            Err(IngestError::Unauthenticated(_)) => "unauthenticated",
+            Err(IngestError::Forbidden(_)) => "forbidden",
+            Err(IngestError::Unavailable { .. }) => "unavailable",
+            Err(IngestError::Internal(_)) => "internal",
+        };
+        let label = signal.as_label();
+        self.metrics.requests.with_label_values(&[label, transport, outcome]).inc();
+        self.metrics
+            .duration
+            .with_label_values(&[label, transport])
+            .observe(started.elapsed().as_secs_f64());
+    }
+}
+
+fn payload<M: Message>(req: &M, raw: Option<&[u8]>, rejections: &Rejections) -> Vec<u8> {
+    match raw {
+        Some(raw) if rejections.rejected() == 0 => raw.to_vec(),
+        _ => req.encode_to_vec(),
+    }
+}
+
+/// Map a WAL failure to a metric reason and the client-facing error.
+fn wal_error(e: WalError) -> (&'static str, IngestError) {
+    match e {
+        WalError::Backpressure { retry_after } => (
+            "backpressure",
+            IngestError::Unavailable {
+                message: "the collector is behind on indexing (write-ahead log backlog over --max-wal-backlog); retry later".into(),
+                retry_after,
+            },
+        ),
+        WalError::DiskFull => (
+            "disk_full",
+            IngestError::Unavailable {
+                message: "the collector's disk is full; retry later".into(),
+                retry_after: Duration::from_secs(30),
+            },
+        ),
+        WalError::Closed => (
+            "shutting_down",
+            IngestError::Unavailable {
+                message: "the collector is shutting down; retry against it or another collector".into(),
+                retry_after: Duration::from_secs(5),
+            },
+        ),
+        other => {
+            tracing::error!(error = %other, "write-ahead log append failed");
+            ("wal_error", IngestError::Internal(format!("write-ahead log error: {other}")))
+        }
+    }
+}

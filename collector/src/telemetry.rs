@@ -1,0 +1,38 @@
+//! Process-wide telemetry plumbing: the Prometheus registry every module
+//! registers its metrics on, and the `tracing` subscriber set-up.
+//!
+//! Modules declare their own metrics in their `metrics.rs` as a struct with a
+//! `register(&Registry)` constructor; this module only owns the registry and
+//! the text encoder, never individual metric names.
+
+pub use prometheus::Registry;
+
+/// Encode every metric in `registry` in the Prometheus text format 0.0.4.
+pub fn encode_text(registry: &Registry) -> Result<String, prometheus::Error> {
+    use prometheus::Encoder;
+    let mut buf = Vec::with_capacity(16 * 1024);
+    prometheus::TextEncoder::new().encode(&registry.gather(), &mut buf)?;
+    String::from_utf8(buf).map_err(|e| prometheus::Error::Msg(e.to_string()))
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Install the global `tracing` subscriber. `filter` uses `RUST_LOG` syntax.
+/// Calling it twice is harmless (the second call is ignored).
+pub fn init_tracing(format: LogFormat, filter: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
