@@ -1,0 +1,154 @@
+//! Log documents: one per log record, built from a decoded
+//! `ExportLogsServiceRequest` with reused buffers, and the stored one-record
+//! `ResourceLogs` decoded back into a [`LogRow`]. Same hand-assembled stored
+//! form as spans (see `spans.rs`).
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs};
+use prost::Message;
+use tantivy::TantivyDocument;
+
+use super::attrs::{any_value_text, hex_into, TagList};
+use super::schema::LogFields;
+use super::spans::{field_len, put_bytes, put_header, put_message};
+use crate::query::{service_name, LogRow};
+
+/// Reusable state for turning requests into log documents.
+pub(crate) struct LogDocBuilder {
+    f: LogFields,
+    res_tags: TagList,
+    rec_tags: TagList,
+    res_part: Vec<u8>,
+    scope_part: Vec<u8>,
+    raw: Vec<u8>,
+    body: String,
+    hex: String,
+}
+
+impl LogDocBuilder {
+    pub fn new(f: LogFields) -> Self {
+        LogDocBuilder {
+            f,
+            res_tags: TagList::default(),
+            rec_tags: TagList::default(),
+            res_part: Vec::new(),
+            scope_part: Vec::new(),
+            raw: Vec::new(),
+            body: String::new(),
+            hex: String::new(),
+        }
+    }
+
+    /// Build one document per log record of `req`, in order, and hand each to `emit`.
+    pub fn build<E>(
+        &mut self,
+        req: &ExportLogsServiceRequest,
+        mut emit: impl FnMut(TantivyDocument) -> Result<(), E>,
+    ) -> Result<usize, E> {
+        let mut count = 0;
+        for rl in &req.resource_logs {
+            let attrs = rl
+                .resource
+                .as_ref()
+                .map(|r| r.attributes.as_slice())
+                .unwrap_or_default();
+            let service = service_name(attrs);
+            self.res_tags.clear();
+            self.res_tags.extend_from(attrs);
+            self.res_part.clear();
+            if let Some(res) = &rl.resource {
+                put_message(&mut self.res_part, 1, res);
+            }
+            put_bytes(&mut self.res_part, 3, rl.schema_url.as_bytes());
+            for sl in &rl.scope_logs {
+                self.scope_part.clear();
+                if let Some(scope) = &sl.scope {
+                    put_message(&mut self.scope_part, 1, scope);
+                }
+                put_bytes(&mut self.scope_part, 3, sl.schema_url.as_bytes());
+                for rec in &sl.log_records {
+                    emit(self.log_doc(service, rec))?;
+                    count += 1;
+                }
+            }
+        }
+        Ok(count)
+    }
+
+    fn log_doc(&mut self, service: &str, rec: &LogRecord) -> TantivyDocument {
+        let f = self.f;
+        let rec_len = rec.encoded_len();
+        let inner_len = self.scope_part.len() + field_len(rec_len);
+        self.raw.clear();
+        self.raw.reserve(self.res_part.len() + field_len(inner_len));
+        self.raw.extend_from_slice(&self.res_part);
+        put_header(&mut self.raw, 2, inner_len);
+        self.raw.extend_from_slice(&self.scope_part);
+        put_header(&mut self.raw, 2, rec_len);
+        let _ = rec.encode(&mut self.raw);
+
+        self.body.clear();
+        if let Some(body) = &rec.body {
+            any_value_text(body, &mut self.body);
+        }
+        self.rec_tags.clear();
+        self.rec_tags.extend_from(&rec.attributes);
+
+        let estimate = 256
+            + self.raw.len()
+            + self.body.len()
+            + self.res_tags.byte_len()
+            + self.rec_tags.byte_len()
+            + service.len();
+        let mut doc = TantivyDocument::with_capacity(estimate);
+        doc.add_u64(f.timestamp, log_timestamp(rec));
+        doc.add_u64(f.observed, rec.observed_time_unix_nano);
+        doc.add_u64(f.severity, rec.severity_number.max(0) as u64);
+        if !rec.severity_text.is_empty() {
+            doc.add_text(f.severity_text, &rec.severity_text);
+        }
+        doc.add_text(f.body, &self.body);
+        doc.add_text(f.service, service);
+        if !rec.trace_id.is_empty() {
+            doc.add_text(f.trace_id, hex_into(&mut self.hex, &rec.trace_id));
+        }
+        if !rec.span_id.is_empty() {
+            doc.add_text(f.span_id, hex_into(&mut self.hex, &rec.span_id));
+        }
+        for t in self.res_tags.iter().chain(self.rec_tags.iter()) {
+            doc.add_text(f.tags, t);
+        }
+        doc.add_bytes(f.raw, &self.raw);
+        doc
+    }
+}
+
+/// The time a record is sorted and filtered by: its own time, or the
+/// observed time when the producer did not set one.
+pub(crate) fn log_timestamp(rec: &LogRecord) -> u64 {
+    if rec.time_unix_nano != 0 {
+        rec.time_unix_nano
+    } else {
+        rec.observed_time_unix_nano
+    }
+}
+
+/// Decode a stored one-record `ResourceLogs`.
+pub(crate) fn decode_log(raw: &[u8]) -> Result<LogRow, String> {
+    let rl = ResourceLogs::decode(raw).map_err(|e| e.to_string())?;
+    let sl = rl
+        .scope_logs
+        .into_iter()
+        .next()
+        .ok_or("stored log has no scope_logs")?;
+    let record = sl
+        .log_records
+        .into_iter()
+        .next()
+        .ok_or("stored log has no record")?;
+    Ok(LogRow {
+        resource: rl.resource.unwrap_or_default(),
+        scope: sl.scope,
+        record,
+    })
+}

@@ -1,0 +1,132 @@
+//! tantivy schemas of the span and log indexes, and the index settings.
+//!
+//! High-cardinality numbers (start time, duration, timestamps) are FAST only:
+//! tantivy answers range queries on fast fields from the columnar data, and
+//! skipping the inverted index for them saves one unique term per document.
+//! Fieldnorms are off everywhere: nothing is ranked by relevance.
+
+use tantivy::schema::{
+    Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, FAST, STORED,
+};
+use tantivy::store::{Compressor, ZstdCompressor};
+use tantivy::IndexSettings;
+
+/// Span field names (also used by fast-field collectors).
+pub(crate) mod span_names {
+    pub const TRACE_ID: &str = "trace_id";
+    pub const START: &str = "start_unix_nano";
+}
+
+/// Log field names.
+pub(crate) mod log_names {
+    pub const TIMESTAMP: &str = "timestamp_unix_nano";
+}
+
+/// Raw-tokenized, not stored, no fieldnorms; optionally a fast (columnar) field.
+fn keyword(fast: bool) -> TextOptions {
+    let opts = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer("raw")
+            .set_index_option(IndexRecordOption::Basic)
+            .set_fieldnorms(false),
+    );
+    if fast {
+        opts.set_fast("raw")
+    } else {
+        opts
+    }
+}
+
+fn fast_u64() -> NumericOptions {
+    NumericOptions::from(FAST)
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SpanFields {
+    pub trace_id: Field,
+    pub span_id: Field,
+    pub parent_id: Field,
+    pub service: Field,
+    pub name: Field,
+    pub kind: Field,
+    pub status: Field,
+    pub start: Field,
+    pub duration: Field,
+    pub tags: Field,
+    /// `service \0 kind \0 operation`, the source of the operations set.
+    pub svc_op: Field,
+    /// One-span `ResourceSpans`, prost-encoded.
+    pub raw: Field,
+}
+
+impl SpanFields {
+    pub fn build() -> (Schema, SpanFields) {
+        let mut b = Schema::builder();
+        let f = SpanFields {
+            trace_id: b.add_text_field(span_names::TRACE_ID, keyword(true)),
+            span_id: b.add_text_field("span_id", keyword(false)),
+            parent_id: b.add_text_field("parent_span_id", keyword(false)),
+            service: b.add_text_field("service", keyword(true)),
+            name: b.add_text_field("operation", keyword(false)),
+            kind: b.add_text_field("kind", keyword(false)),
+            status: b.add_u64_field("status_code", fast_u64()),
+            start: b.add_u64_field(span_names::START, fast_u64()),
+            duration: b.add_u64_field("duration_ns", fast_u64()),
+            tags: b.add_text_field("tags", keyword(false)),
+            svc_op: b.add_text_field("svc_op", keyword(false)),
+            raw: b.add_bytes_field("raw", STORED),
+        };
+        (b.build(), f)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LogFields {
+    pub timestamp: Field,
+    pub observed: Field,
+    pub severity: Field,
+    pub severity_text: Field,
+    pub body: Field,
+    pub service: Field,
+    pub trace_id: Field,
+    pub span_id: Field,
+    pub tags: Field,
+    /// One-record `ResourceLogs`, prost-encoded.
+    pub raw: Field,
+}
+
+impl LogFields {
+    pub fn build() -> (Schema, LogFields) {
+        let mut b = Schema::builder();
+        let body = TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer("default")
+                .set_index_option(IndexRecordOption::WithFreqsAndPositions)
+                .set_fieldnorms(false),
+        );
+        let f = LogFields {
+            timestamp: b.add_u64_field(log_names::TIMESTAMP, fast_u64()),
+            observed: b.add_u64_field("observed_unix_nano", fast_u64()),
+            severity: b.add_u64_field("severity_number", fast_u64().set_indexed()),
+            severity_text: b.add_text_field("severity_text", keyword(false)),
+            body: b.add_text_field("body", body),
+            service: b.add_text_field("service", keyword(true)),
+            trace_id: b.add_text_field("trace_id", keyword(false)),
+            span_id: b.add_text_field("span_id", keyword(false)),
+            tags: b.add_text_field("tags", keyword(false)),
+            raw: b.add_bytes_field("raw", STORED),
+        };
+        (b.build(), f)
+    }
+}
+
+/// Settings of every partition: zstd doc store (the raw spans/records).
+pub(crate) fn index_settings() -> IndexSettings {
+    IndexSettings {
+        docstore_compression: Compressor::Zstd(ZstdCompressor {
+            compression_level: Some(3),
+        }),
+        docstore_blocksize: 32 * 1024,
+        ..IndexSettings::default()
+    }
+}
