@@ -37,11 +37,16 @@ pub struct Tokens {
 impl Tokens {
     /// One token per line; blank lines and `#` comments are ignored.
     pub fn load(path: &Path) -> Result<Self, AuthError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| AuthError::File { path: path.to_path_buf(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|e| AuthError::File {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
         let tokens = Self::parse(&text);
         if tokens.tokens.is_empty() {
-            return Err(AuthError::File { path: path.to_path_buf(), message: "contains no token".into() });
+            return Err(AuthError::File {
+                path: path.to_path_buf(),
+                message: "contains no token".into(),
+            });
         }
         Ok(tokens)
     }
@@ -86,14 +91,21 @@ pub fn require_write(router: Router, tokens: Option<Arc<Tokens>>) -> Router {
 
 /// axum middleware: pass when no tokens are configured, for health probes,
 /// or with a valid `Authorization: Bearer …`.
-pub async fn check_bearer(State(tokens): State<Option<Arc<Tokens>>>, req: Request, next: Next) -> Response {
+pub async fn check_bearer(
+    State(tokens): State<Option<Arc<Tokens>>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let Some(tokens) = tokens else {
         return next.run(req).await;
     };
     if matches!(req.uri().path(), "/healthz" | "/readyz") {
         return next.run(req).await;
     }
-    let header = req.headers().get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
     match tokens.check(header) {
         Ok(()) => next.run(req).await,
         Err(denied) => denied_response(denied),
@@ -102,13 +114,18 @@ pub async fn check_bearer(State(tokens): State<Option<Arc<Tokens>>>, req: Reques
 
 fn denied_response(denied: Denied) -> Response {
     let (status, code, msg) = match denied {
-        Denied::Missing => (StatusCode::UNAUTHORIZED, 16, "missing bearer token: send Authorization: Bearer <token>"),
+        Denied::Missing => (
+            StatusCode::UNAUTHORIZED,
+            16,
+            "missing bearer token: send Authorization: Bearer <token>",
+        ),
         Denied::Wrong => (StatusCode::FORBIDDEN, 7, "invalid bearer token"),
     };
     let body = serde_json::json!({ "code": code, "message": msg, "error": msg });
     let mut resp = (status, axum::Json(body)).into_response();
     if denied == Denied::Missing {
-        resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        resp.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     resp
 }

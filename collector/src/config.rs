@@ -189,47 +189,91 @@ impl Config {
             origin: origin.to_string(),
             message: msg,
         };
-        let addr = |key: &str, v: Option<String>, default: &str| -> Result<SocketAddr, ConfigError> {
-            let text = v.unwrap_or_else(|| default.to_string());
-            text.parse::<SocketAddr>()
-                .map_err(|e| err(key, format!("'{text}' is not a socket address (host:port): {e}")))
-        };
-        let duration = |key: &str, v: Option<String>, default: &str| -> Result<Duration, ConfigError> {
-            let text = v.unwrap_or_else(|| default.to_string());
-            humantime::parse_duration(&text)
-                .map_err(|e| err(key, format!("'{text}' is not a duration (e.g. 30s, 7d): {e}")))
-        };
+        let addr =
+            |key: &str, v: Option<String>, default: &str| -> Result<SocketAddr, ConfigError> {
+                let text = v.unwrap_or_else(|| default.to_string());
+                text.parse::<SocketAddr>().map_err(|e| {
+                    err(
+                        key,
+                        format!("'{text}' is not a socket address (host:port): {e}"),
+                    )
+                })
+            };
+        let duration =
+            |key: &str, v: Option<String>, default: &str| -> Result<Duration, ConfigError> {
+                let text = v.unwrap_or_else(|| default.to_string());
+                humantime::parse_duration(&text).map_err(|e| {
+                    err(
+                        key,
+                        format!("'{text}' is not a duration (e.g. 30s, 7d): {e}"),
+                    )
+                })
+            };
         let size = |key: &str, v: Option<String>, default: &str| -> Result<u64, ConfigError> {
             let text = v.unwrap_or_else(|| default.to_string());
             parse_byte_size(&text).map_err(|e| err(key, e))
         };
         let text = |b: Option<ByteSize>| b.map(ByteSize::into_text);
 
-        let commit_interval = duration("commit_interval", a.commit_interval.or(f.commit_interval), "1s")?;
-        if commit_interval < Duration::from_millis(10) || commit_interval > Duration::from_secs(60) {
-            return Err(err("commit_interval", "must be between 10ms and 60s".into()));
+        let commit_interval = duration(
+            "commit_interval",
+            a.commit_interval.or(f.commit_interval),
+            "1s",
+        )?;
+        if commit_interval < Duration::from_millis(10) || commit_interval > Duration::from_secs(60)
+        {
+            return Err(err(
+                "commit_interval",
+                "must be between 10ms and 60s".into(),
+            ));
         }
         let retention = duration("retention", a.retention.or(f.retention), "7d")?;
         if retention < Duration::from_secs(3600) {
-            return Err(err("retention", "must be at least 1h (partitions are hourly)".into()));
+            return Err(err(
+                "retention",
+                "must be at least 1h (partitions are hourly)".into(),
+            ));
         }
-        let max_request_bytes = size("max_request_bytes", a.max_request_bytes.or(text(f.max_request_bytes)), "16MiB")?;
+        let max_request_bytes = size(
+            "max_request_bytes",
+            a.max_request_bytes.or(text(f.max_request_bytes)),
+            "16MiB",
+        )?;
         if !(1024..=(1 << 30)).contains(&max_request_bytes) {
-            return Err(err("max_request_bytes", "must be between 1KiB and 1GiB".into()));
+            return Err(err(
+                "max_request_bytes",
+                "must be between 1KiB and 1GiB".into(),
+            ));
         }
-        let max_wal_backlog = size("max_wal_backlog", a.max_wal_backlog.or(text(f.max_wal_backlog)), "1GiB")?;
+        let max_wal_backlog = size(
+            "max_wal_backlog",
+            a.max_wal_backlog.or(text(f.max_wal_backlog)),
+            "1GiB",
+        )?;
         if max_wal_backlog < 1024 {
             return Err(err("max_wal_backlog", "must be at least 1KiB".into()));
         }
-        let wal_segment_bytes = size("wal_segment_bytes", a.wal_segment_bytes.or(text(f.wal_segment_bytes)), "64MiB")?;
+        let wal_segment_bytes = size(
+            "wal_segment_bytes",
+            a.wal_segment_bytes.or(text(f.wal_segment_bytes)),
+            "64MiB",
+        )?;
         if wal_segment_bytes < 4096 {
             return Err(err("wal_segment_bytes", "must be at least 4KiB".into()));
         }
-        let max_attribute_bytes = size("max_attribute_bytes", a.max_attribute_bytes.or(text(f.max_attribute_bytes)), "64KiB")?;
+        let max_attribute_bytes = size(
+            "max_attribute_bytes",
+            a.max_attribute_bytes.or(text(f.max_attribute_bytes)),
+            "64KiB",
+        )?;
         if max_attribute_bytes == 0 {
             return Err(err("max_attribute_bytes", "must be above 0".into()));
         }
-        let index_memory = size("index_memory", a.index_memory.or(text(f.index_memory)), "64MiB")?;
+        let index_memory = size(
+            "index_memory",
+            a.index_memory.or(text(f.index_memory)),
+            "64MiB",
+        )?;
         if !((16 << 20)..=(4 << 30)).contains(&index_memory) {
             return Err(err("index_memory", "must be between 16MiB and 4GiB".into()));
         }
@@ -242,17 +286,34 @@ impl Config {
         };
         let auth_read = a.auth_read.or(f.auth_read).unwrap_or(false);
         let auth = match a.auth_token_file.or(f.auth_token_file) {
-            Some(token_file) => Some(AuthConfig { token_file, read: auth_read }),
+            Some(token_file) => Some(AuthConfig {
+                token_file,
+                read: auth_read,
+            }),
             None if auth_read => {
-                return Err(err("auth_read", "--auth-read needs --auth-token-file".into()))
+                return Err(err(
+                    "auth_read",
+                    "--auth-read needs --auth-token-file".into(),
+                ))
             }
             None => None,
         };
 
         Ok(Config {
-            data_dir: a.data_dir.or(f.data_dir).unwrap_or_else(|| PathBuf::from("./skein-data")),
-            otlp_grpc_addr: addr("otlp_grpc_addr", a.otlp_grpc_addr.or(f.otlp_grpc_addr), "0.0.0.0:4317")?,
-            otlp_http_addr: addr("otlp_http_addr", a.otlp_http_addr.or(f.otlp_http_addr), "0.0.0.0:4318")?,
+            data_dir: a
+                .data_dir
+                .or(f.data_dir)
+                .unwrap_or_else(|| PathBuf::from("./skein-data")),
+            otlp_grpc_addr: addr(
+                "otlp_grpc_addr",
+                a.otlp_grpc_addr.or(f.otlp_grpc_addr),
+                "0.0.0.0:4317",
+            )?,
+            otlp_http_addr: addr(
+                "otlp_http_addr",
+                a.otlp_http_addr.or(f.otlp_http_addr),
+                "0.0.0.0:4318",
+            )?,
             http_addr: addr("http_addr", a.http_addr.or(f.http_addr), "0.0.0.0:16686")?,
             retention,
             commit_interval,
@@ -267,7 +328,10 @@ impl Config {
             tls,
             auth,
             log_format: a.log_format.or(f.log_format).unwrap_or(LogFormat::Text),
-            log_level: a.log_level.or(f.log_level).unwrap_or_else(|| "info".to_string()),
+            log_level: a
+                .log_level
+                .or(f.log_level)
+                .unwrap_or_else(|| "info".to_string()),
             debug_endpoints: a.debug_endpoints.or(f.debug_endpoints).unwrap_or(false),
         })
     }
@@ -334,11 +398,13 @@ mod tests {
     fn parse(args: &[&str]) -> Result<Config, ConfigError> {
         let mut argv = vec!["skein-collector"];
         argv.extend_from_slice(args);
-        Config::load(Args::try_parse_from(argv).map_err(|e| ConfigError::Invalid {
-            key: "argv".into(),
-            origin: "test".into(),
-            message: e.to_string(),
-        })?)
+        Config::load(
+            Args::try_parse_from(argv).map_err(|e| ConfigError::Invalid {
+                key: "argv".into(),
+                origin: "test".into(),
+                message: e.to_string(),
+            })?,
+        )
     }
 
     #[test]
@@ -358,11 +424,23 @@ mod tests {
     #[test]
     fn each_flag_is_parsed() {
         let c = parse(&[
-            "--data-dir=/d", "--otlp-grpc-addr=127.0.0.1:0", "--otlp-http-addr=127.0.0.1:1",
-            "--http-addr=[::1]:2", "--retention=2d", "--commit-interval=200ms",
-            "--max-request-bytes=1MiB", "--max-wal-backlog=64KiB", "--wal-segment-bytes=1MB",
-            "--max-attribute-bytes=100", "--index-memory=32MiB", "--tls-cert=c.pem", "--tls-key=k.pem",
-            "--auth-token-file=t", "--auth-read", "--log-format=json", "--log-level=debug",
+            "--data-dir=/d",
+            "--otlp-grpc-addr=127.0.0.1:0",
+            "--otlp-http-addr=127.0.0.1:1",
+            "--http-addr=[::1]:2",
+            "--retention=2d",
+            "--commit-interval=200ms",
+            "--max-request-bytes=1MiB",
+            "--max-wal-backlog=64KiB",
+            "--wal-segment-bytes=1MB",
+            "--max-attribute-bytes=100",
+            "--index-memory=32MiB",
+            "--tls-cert=c.pem",
+            "--tls-key=k.pem",
+            "--auth-token-file=t",
+            "--auth-read",
+            "--log-format=json",
+            "--log-level=debug",
             "--debug-endpoints",
         ])
         .unwrap();
@@ -376,8 +454,20 @@ mod tests {
         assert_eq!(c.wal_segment_bytes, 1_000_000);
         assert_eq!(c.max_attribute_bytes, 100);
         assert_eq!(c.index_memory, 32 << 20);
-        assert_eq!(c.tls, Some(TlsConfig { cert: "c.pem".into(), key: "k.pem".into() }));
-        assert_eq!(c.auth, Some(AuthConfig { token_file: "t".into(), read: true }));
+        assert_eq!(
+            c.tls,
+            Some(TlsConfig {
+                cert: "c.pem".into(),
+                key: "k.pem".into()
+            })
+        );
+        assert_eq!(
+            c.auth,
+            Some(AuthConfig {
+                token_file: "t".into(),
+                read: true
+            })
+        );
         assert_eq!(c.log_format, LogFormat::Json);
         assert_eq!(c.log_level, "debug");
         assert!(c.debug_endpoints);
@@ -405,8 +495,17 @@ mod tests {
     fn file_values_apply_and_flags_win() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("skein.toml");
-        std::fs::write(&path, "retention = \"3d\"\nmax_request_bytes = 2048\nhttp_addr = \"127.0.0.1:9\"\n").unwrap();
-        let c = parse(&["--config", path.to_str().unwrap(), "--http-addr=127.0.0.1:10"]).unwrap();
+        std::fs::write(
+            &path,
+            "retention = \"3d\"\nmax_request_bytes = 2048\nhttp_addr = \"127.0.0.1:9\"\n",
+        )
+        .unwrap();
+        let c = parse(&[
+            "--config",
+            path.to_str().unwrap(),
+            "--http-addr=127.0.0.1:10",
+        ])
+        .unwrap();
         assert_eq!(c.retention, Duration::from_secs(3 * 86400));
         assert_eq!(c.max_request_bytes, 2048);
         assert_eq!(c.http_addr.port(), 10, "flag beats file");
@@ -417,7 +516,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("skein.toml");
         std::fs::write(&path, "retention = \"3d\"\nretension = \"4d\"\n").unwrap();
-        let e = parse(&["--config", path.to_str().unwrap()]).unwrap_err().to_string();
+        let e = parse(&["--config", path.to_str().unwrap()])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("retension") && e.contains("skein.toml"), "{e}");
     }
 

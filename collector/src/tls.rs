@@ -36,38 +36,64 @@ pub struct TlsMaterial {
 impl TlsMaterial {
     pub fn load(cert: &Path, key: &Path) -> Result<Self, TlsError> {
         let read = |p: &Path| {
-            std::fs::read(p).map_err(|e| TlsError::File { path: p.to_path_buf(), message: e.to_string() })
+            std::fs::read(p).map_err(|e| TlsError::File {
+                path: p.to_path_buf(),
+                message: e.to_string(),
+            })
         };
         let cert_pem = read(cert)?;
         let key_pem = read(key)?;
         let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
             .collect::<Result<_, _>>()
-            .map_err(|e| TlsError::File { path: cert.to_path_buf(), message: format!("invalid PEM certificate: {e}") })?;
+            .map_err(|e| TlsError::File {
+                path: cert.to_path_buf(),
+                message: format!("invalid PEM certificate: {e}"),
+            })?;
         if chain.is_empty() {
-            return Err(TlsError::File { path: cert.to_path_buf(), message: "no certificate found".into() });
+            return Err(TlsError::File {
+                path: cert.to_path_buf(),
+                message: "no certificate found".into(),
+            });
         }
-        let private_key = PrivateKeyDer::from_pem_slice(&key_pem)
-            .map_err(|e| TlsError::File { path: key.to_path_buf(), message: format!("invalid PEM private key: {e}") })?;
+        let private_key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| TlsError::File {
+            path: key.to_path_buf(),
+            message: format!("invalid PEM private key: {e}"),
+        })?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut server_config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| TlsError::Config(e.to_string()))?
             .with_no_client_auth()
             .with_single_cert(chain, private_key)
-            .map_err(|e| TlsError::Config(format!("certificate and key do not form a usable pair: {e}")))?;
+            .map_err(|e| {
+                TlsError::Config(format!(
+                    "certificate and key do not form a usable pair: {e}"
+                ))
+            })?;
         server_config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        Ok(TlsMaterial { cert_pem, key_pem, server_config: Arc::new(server_config) })
+        Ok(TlsMaterial {
+            cert_pem,
+            key_pem,
+            server_config: Arc::new(server_config),
+        })
     }
 
     /// The same material for tonic's server.
     pub fn tonic_config(&self) -> tonic::transport::ServerTlsConfig {
-        tonic::transport::ServerTlsConfig::new()
-            .identity(tonic::transport::Identity::from_pem(&self.cert_pem, &self.key_pem))
+        tonic::transport::ServerTlsConfig::new().identity(tonic::transport::Identity::from_pem(
+            &self.cert_pem,
+            &self.key_pem,
+        ))
     }
 }
 
 /// Serve `router` on `listener` until `cancel`, then drain for up to [`GRACE`].
-pub async fn serve_http(listener: TcpListener, router: Router, tls: Option<TlsMaterial>, cancel: CancellationToken) {
+pub async fn serve_http(
+    listener: TcpListener,
+    router: Router,
+    tls: Option<TlsMaterial>,
+    cancel: CancellationToken,
+) {
     match tls {
         None => {
             if let Err(e) = axum::serve(listener, router)
@@ -99,7 +125,11 @@ pub async fn serve_http(listener: TcpListener, router: Router, tls: Option<TlsMa
                     return;
                 }
             };
-            if let Err(e) = server.handle(handle).serve(router.into_make_service()).await {
+            if let Err(e) = server
+                .handle(handle)
+                .serve(router.into_make_service())
+                .await
+            {
                 tracing::error!("HTTPS server failed: {e}");
             }
         }

@@ -17,7 +17,9 @@ use prost::Message;
 
 use super::validate::{validate_logs, validate_traces, Limits};
 
-const LIMITS: Limits = Limits { max_attribute_bytes: 1024 };
+const LIMITS: Limits = Limits {
+    max_attribute_bytes: 1024,
+};
 
 fn corpus() -> &'static [Vec<u8>] {
     static CORPUS: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
@@ -44,7 +46,11 @@ fn load_corpus() -> Vec<Vec<u8>> {
         }
         seeds.push(bytes);
     }
-    assert!(seeds.len() >= 8, "fuzz corpus is missing: {}", dir.display());
+    assert!(
+        seeds.len() >= 8,
+        "fuzz corpus is missing: {}",
+        dir.display()
+    );
     seeds
 }
 
@@ -83,10 +89,20 @@ fn mutate(mut data: Vec<u8>, mutations: &[Mutation]) -> Vec<u8> {
 
 /// Whatever validation keeps must satisfy the invariants the indexer relies on.
 fn check_traces(mut req: ExportTraceServiceRequest) {
-    let before: usize = req.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum();
+    let before: usize = req
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .map(|s| s.spans.len())
+        .sum();
     let r = validate_traces(&mut req, LIMITS);
     assert_eq!(r.accepted + r.rejected(), before as u64);
-    for span in req.resource_spans.iter().flat_map(|r| &r.scope_spans).flat_map(|s| &s.spans) {
+    for span in req
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans)
+    {
         assert_eq!(span.trace_id.len(), 16);
         assert_eq!(span.span_id.len(), 8);
         assert!(span.parent_span_id.is_empty() || span.parent_span_id.len() == 8);
@@ -94,14 +110,27 @@ fn check_traces(mut req: ExportTraceServiceRequest) {
     }
     // The cleaned request must survive the WAL round trip unchanged.
     let bytes = req.encode_to_vec();
-    assert_eq!(ExportTraceServiceRequest::decode(bytes.as_slice()).ok(), Some(req));
+    assert_eq!(
+        ExportTraceServiceRequest::decode(bytes.as_slice()).ok(),
+        Some(req)
+    );
 }
 
 fn check_logs(mut req: ExportLogsServiceRequest) {
-    let before: usize = req.resource_logs.iter().flat_map(|r| &r.scope_logs).map(|s| s.log_records.len()).sum();
+    let before: usize = req
+        .resource_logs
+        .iter()
+        .flat_map(|r| &r.scope_logs)
+        .map(|s| s.log_records.len())
+        .sum();
     let r = validate_logs(&mut req, LIMITS);
     assert_eq!(r.accepted + r.rejected(), before as u64);
-    for rec in req.resource_logs.iter().flat_map(|r| &r.scope_logs).flat_map(|s| &s.log_records) {
+    for rec in req
+        .resource_logs
+        .iter()
+        .flat_map(|r| &r.scope_logs)
+        .flat_map(|s| &s.log_records)
+    {
         assert!(rec.trace_id.is_empty() || rec.trace_id.len() == 16);
         assert!(rec.span_id.is_empty() || rec.span_id.len() == 8);
     }

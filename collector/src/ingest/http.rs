@@ -42,7 +42,10 @@ pub fn router(ingestor: Ingestor, max_request_bytes: usize) -> Router {
         // We enforce the limit ourselves (before and after inflation) to give
         // a precise message; lift axum's default 2 MB cap.
         .layer(DefaultBodyLimit::disable())
-        .with_state(HttpState { ingestor, max_request_bytes })
+        .with_state(HttpState {
+            ingestor,
+            max_request_bytes,
+        })
 }
 
 /// The two OTLP encodings over HTTP.
@@ -73,7 +76,8 @@ async fn traces(State(st): State<HttpState>, headers: HeaderMap, body: Body) -> 
         st.ingestor.export_traces(req, raw).await
     }
     .await;
-    st.ingestor.observe(Signal::Traces, "http", started, &result);
+    st.ingestor
+        .observe(Signal::Traces, "http", started, &result);
     let format = reply_format;
     match result {
         Ok(a) => success(format, trace_response(a)),
@@ -103,19 +107,23 @@ async fn logs(State(st): State<HttpState>, headers: HeaderMap, body: Body) -> Re
 
 fn trace_response(a: Accepted) -> ExportTraceServiceResponse {
     ExportTraceServiceResponse {
-        partial_success: (a.rejected > 0 || !a.error_message.is_empty()).then_some(ExportTracePartialSuccess {
-            rejected_spans: a.rejected,
-            error_message: a.error_message,
-        }),
+        partial_success: (a.rejected > 0 || !a.error_message.is_empty()).then_some(
+            ExportTracePartialSuccess {
+                rejected_spans: a.rejected,
+                error_message: a.error_message,
+            },
+        ),
     }
 }
 
 fn logs_response(a: Accepted) -> ExportLogsServiceResponse {
     ExportLogsServiceResponse {
-        partial_success: (a.rejected > 0 || !a.error_message.is_empty()).then_some(ExportLogsPartialSuccess {
-            rejected_log_records: a.rejected,
-            error_message: a.error_message,
-        }),
+        partial_success: (a.rejected > 0 || !a.error_message.is_empty()).then_some(
+            ExportLogsPartialSuccess {
+                rejected_log_records: a.rejected,
+                error_message: a.error_message,
+            },
+        ),
     }
 }
 
@@ -124,7 +132,12 @@ fn format_of(headers: &HeaderMap) -> Result<Format, IngestError> {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let essence = raw.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = raw
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match essence.as_str() {
         "application/x-protobuf" | "application/protobuf" => Ok(Format::Protobuf),
         "application/json" => Ok(Format::Json),
@@ -137,9 +150,18 @@ fn format_of(headers: &HeaderMap) -> Result<Format, IngestError> {
     }
 }
 
-async fn read_body(st: &HttpState, signal: Signal, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, IngestError> {
+async fn read_body(
+    st: &HttpState,
+    signal: Signal,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Vec<u8>, IngestError> {
     let max = st.max_request_bytes;
-    let too_large = || IngestError::TooLarge(format!("request body is larger than --max-request-bytes ({max} bytes)"));
+    let too_large = || {
+        IngestError::TooLarge(format!(
+            "request body is larger than --max-request-bytes ({max} bytes)"
+        ))
+    };
     if let Some(len) = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -195,11 +217,14 @@ fn inflate(compressed: &[u8], max: usize) -> Result<Vec<u8>, IngestError> {
     Ok(out)
 }
 
-fn decode<M: Message + Default + DeserializeOwned>(format: Format, bytes: &[u8], what: &str) -> Result<M, IngestError> {
+fn decode<M: Message + Default + DeserializeOwned>(
+    format: Format,
+    bytes: &[u8],
+    what: &str,
+) -> Result<M, IngestError> {
     match format {
-        Format::Protobuf => {
-            M::decode(bytes).map_err(|e| IngestError::BadRequest(format!("invalid protobuf {what}: {e}")))
-        }
+        Format::Protobuf => M::decode(bytes)
+            .map_err(|e| IngestError::BadRequest(format!("invalid protobuf {what}: {e}"))),
         Format::Json => serde_json::from_slice(bytes)
             .map_err(|e| IngestError::BadRequest(format!("invalid OTLP JSON {what}: {e}"))),
     }
@@ -210,7 +235,12 @@ fn success<M: Message + serde::Serialize>(format: Format, msg: M) -> Response {
         Format::Protobuf => msg.encode_to_vec(),
         Format::Json => serde_json::to_vec(&msg).unwrap_or_else(|_| b"{}".to_vec()),
     };
-    (StatusCode::OK, [(header::CONTENT_TYPE, format.content_type())], body).into_response()
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, format.content_type())],
+        body,
+    )
+        .into_response()
 }
 
 /// `google.rpc.Status`, the OTLP/HTTP error body.
@@ -237,12 +267,20 @@ pub fn http_status(e: &IngestError) -> (StatusCode, i32) {
 
 fn error_response(format: Format, e: IngestError) -> Response {
     let (status, code) = http_status(&e);
-    let msg = RpcStatus { code, message: e.to_string() };
+    let msg = RpcStatus {
+        code,
+        message: e.to_string(),
+    };
     let body = match format {
         Format::Protobuf => msg.encode_to_vec(),
         Format::Json => serde_json::to_vec(&msg).unwrap_or_default(),
     };
-    let mut resp = (status, [(header::CONTENT_TYPE, format.content_type())], body).into_response();
+    let mut resp = (
+        status,
+        [(header::CONTENT_TYPE, format.content_type())],
+        body,
+    )
+        .into_response();
     if let IngestError::Unavailable { retry_after, .. } = &e {
         let secs = retry_after.as_secs().max(1);
         if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
@@ -263,10 +301,19 @@ mod tests {
     #[test]
     fn content_types() {
         let mut h = HeaderMap::new();
-        assert!(matches!(format_of(&h), Err(IngestError::UnsupportedMediaType(_))));
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+        assert!(matches!(
+            format_of(&h),
+            Err(IngestError::UnsupportedMediaType(_))
+        ));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
         assert_eq!(format_of(&h).unwrap(), Format::Json);
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("Application/X-Protobuf"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("Application/X-Protobuf"),
+        );
         assert_eq!(format_of(&h).unwrap(), Format::Protobuf);
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
         let e = format_of(&h).unwrap_err().to_string();
@@ -280,9 +327,15 @@ mod tests {
         enc.write_all(&vec![0u8; 1 << 20]).unwrap();
         let bomb = enc.finish().unwrap();
         assert!(bomb.len() < 4096);
-        assert!(matches!(inflate(&bomb, 1000), Err(IngestError::TooLarge(_))));
+        assert!(matches!(
+            inflate(&bomb, 1000),
+            Err(IngestError::TooLarge(_))
+        ));
         assert_eq!(inflate(&bomb, 1 << 20).unwrap().len(), 1 << 20);
-        assert!(matches!(inflate(b"not gzip", 1000), Err(IngestError::BadRequest(_))));
+        assert!(matches!(
+            inflate(b"not gzip", 1000),
+            Err(IngestError::BadRequest(_))
+        ));
     }
 
     #[test]

@@ -21,18 +21,23 @@ pub struct IngestMetrics {
 
 impl IngestMetrics {
     pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
-        let counter = |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, prometheus::Error> {
-            let c = IntCounterVec::new(Opts::new(name, help), labels)?;
-            registry.register(Box::new(c.clone()))?;
-            Ok(c)
-        };
+        let counter =
+            |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, prometheus::Error> {
+                let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+                registry.register(Box::new(c.clone()))?;
+                Ok(c)
+            };
         let m = IngestMetrics {
             requests: counter(
                 "skein_ingest_requests_total",
                 "OTLP export requests by signal, transport and result.",
                 &["signal", "transport", "result"],
             )?,
-            received: counter("skein_ingest_received_total", "Spans or log records received.", &["signal"])?,
+            received: counter(
+                "skein_ingest_received_total",
+                "Spans or log records received.",
+                &["signal"],
+            )?,
             accepted: counter(
                 "skein_ingest_accepted_total",
                 "Spans or log records made durable in the WAL and acknowledged.",
@@ -54,7 +59,9 @@ impl IngestMetrics {
                         "skein_ingest_request_duration_seconds",
                         "Time to answer an export request, including the WAL fsync.",
                     )
-                    .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
+                    .buckets(vec![
+                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                    ]),
                     &["signal", "transport"],
                 )?;
                 registry.register(Box::new(h.clone()))?;

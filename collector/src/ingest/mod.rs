@@ -68,7 +68,10 @@ pub enum IngestError {
     Forbidden(String),
     /// Retryable: WAL backlog over its limit, disk full or shutting down (503 / UNAVAILABLE + retry hint).
     #[error("{message}")]
-    Unavailable { message: String, retry_after: Duration },
+    Unavailable {
+        message: String,
+        retry_after: Duration,
+    },
     /// Our fault: I/O error writing the WAL (500 / INTERNAL).
     #[error("{0}")]
     Internal(String),
@@ -92,7 +95,11 @@ pub struct Ingestor {
 
 impl Ingestor {
     pub fn new(wal: Wal, limits: Limits, metrics: IngestMetrics) -> Self {
-        Ingestor { wal, limits, metrics }
+        Ingestor {
+            wal,
+            limits,
+            metrics,
+        }
     }
 
     pub fn metrics(&self) -> &IngestMetrics {
@@ -119,8 +126,14 @@ impl Ingestor {
             .sum();
         let rejections = validate::validate_traces(&mut req, self.limits);
         let payload = payload(&req, raw, &rejections);
-        self.store(Signal::Traces, RecordKind::Spans, received as u64, rejections, payload)
-            .await
+        self.store(
+            Signal::Traces,
+            RecordKind::Spans,
+            received as u64,
+            rejections,
+            payload,
+        )
+        .await
     }
 
     /// Validate and durably store a log export (see [`Ingestor::export_traces`]).
@@ -137,8 +150,14 @@ impl Ingestor {
             .sum();
         let rejections = validate::validate_logs(&mut req, self.limits);
         let payload = payload(&req, raw, &rejections);
-        self.store(Signal::Logs, RecordKind::Logs, received as u64, rejections, payload)
-            .await
+        self.store(
+            Signal::Logs,
+            RecordKind::Logs,
+            received as u64,
+            rejections,
+            payload,
+        )
+        .await
     }
 
     async fn store(
@@ -150,9 +169,15 @@ impl Ingestor {
         payload: Vec<u8>,
     ) -> Result<Accepted, IngestError> {
         let label = signal.as_label();
-        self.metrics.received.with_label_values(&[label]).inc_by(received);
+        self.metrics
+            .received
+            .with_label_values(&[label])
+            .inc_by(received);
         for (reason, n) in &rejections.by_reason {
-            self.metrics.rejected.with_label_values(&[label, reason.as_label()]).inc_by(*n);
+            self.metrics
+                .rejected
+                .with_label_values(&[label, reason.as_label()])
+                .inc_by(*n);
         }
         if rejections.accepted > 0 {
             if let Err(e) = self.wal.append(kind, payload).await {
@@ -163,7 +188,10 @@ impl Ingestor {
                     .inc_by(rejections.accepted);
                 return Err(err);
             }
-            self.metrics.accepted.with_label_values(&[label]).inc_by(rejections.accepted);
+            self.metrics
+                .accepted
+                .with_label_values(&[label])
+                .inc_by(rejections.accepted);
         }
         Ok(Accepted {
             rejected: rejections.rejected() as i64,
@@ -172,7 +200,13 @@ impl Ingestor {
     }
 
     /// Observe a finished request in the metrics.
-    pub fn observe(&self, signal: Signal, transport: &str, started: Instant, result: &Result<Accepted, IngestError>) {
+    pub fn observe(
+        &self,
+        signal: Signal,
+        transport: &str,
+        started: Instant,
+        result: &Result<Accepted, IngestError>,
+    ) {
         let outcome = match result {
             Ok(a) if a.rejected > 0 => "partial",
             Ok(_) => "ok",
@@ -185,7 +219,10 @@ impl Ingestor {
             Err(IngestError::Internal(_)) => "internal",
         };
         let label = signal.as_label();
-        self.metrics.requests.with_label_values(&[label, transport, outcome]).inc();
+        self.metrics
+            .requests
+            .with_label_values(&[label, transport, outcome])
+            .inc();
         self.metrics
             .duration
             .with_label_values(&[label, transport])

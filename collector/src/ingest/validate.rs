@@ -77,7 +77,10 @@ impl Rejections {
         if rejected == 0 {
             return String::new();
         }
-        let mut msg = format!("rejected {rejected} invalid {item}(s): {}", self.messages.join("; "));
+        let mut msg = format!(
+            "rejected {rejected} invalid {item}(s): {}",
+            self.messages.join("; ")
+        );
         if rejected as usize > self.messages.len() {
             msg.push_str("; …");
         }
@@ -108,7 +111,10 @@ pub fn validate_traces(req: &mut ExportTraceServiceRequest, limits: Limits) -> R
                 let verdict = match &resource_oversized {
                     Some(key) => Err((
                         RejectReason::AttributeTooLarge,
-                        format!("resource attribute '{key}' is larger than {} bytes", limits.max_attribute_bytes),
+                        format!(
+                            "resource attribute '{key}' is larger than {} bytes",
+                            limits.max_attribute_bytes
+                        ),
                     )),
                     None => check_span(span, limits),
                 };
@@ -146,7 +152,10 @@ pub fn validate_logs(req: &mut ExportLogsServiceRequest, limits: Limits) -> Reje
                 let verdict = match &resource_oversized {
                     Some(key) => Err((
                         RejectReason::AttributeTooLarge,
-                        format!("resource attribute '{key}' is larger than {} bytes", limits.max_attribute_bytes),
+                        format!(
+                            "resource attribute '{key}' is larger than {} bytes",
+                            limits.max_attribute_bytes
+                        ),
                     )),
                     None => check_log(rec, limits),
                 };
@@ -186,11 +195,17 @@ fn check_span(span: &Span, limits: Limits) -> Verdict {
     if !span.parent_span_id.is_empty() && span.parent_span_id.len() != 8 {
         return Err((
             RejectReason::ParentIdLength,
-            format!("parent_span_id must be empty or 8 bytes, got {}", span.parent_span_id.len()),
+            format!(
+                "parent_span_id must be empty or 8 bytes, got {}",
+                span.parent_span_id.len()
+            ),
         ));
     }
     if is_zero(&span.trace_id) || is_zero(&span.span_id) {
-        return Err((RejectReason::ZeroId, "trace_id and span_id must not be all zeroes".into()));
+        return Err((
+            RejectReason::ZeroId,
+            "trace_id and span_id must not be all zeroes".into(),
+        ));
     }
     if span.end_time_unix_nano < span.start_time_unix_nano {
         return Err((
@@ -203,7 +218,10 @@ fn check_span(span: &Span, limits: Limits) -> Verdict {
     }
     let max = limits.max_attribute_bytes;
     let too_large = |key: String| {
-        Err((RejectReason::AttributeTooLarge, format!("attribute '{key}' is larger than {max} bytes")))
+        Err((
+            RejectReason::AttributeTooLarge,
+            format!("attribute '{key}' is larger than {max} bytes"),
+        ))
     };
     if let Some(key) = oversized(&span.attributes, max) {
         return too_large(key);
@@ -225,19 +243,28 @@ fn check_log(rec: &LogRecord, limits: Limits) -> Verdict {
     if !rec.trace_id.is_empty() && rec.trace_id.len() != 16 {
         return Err((
             RejectReason::TraceIdLength,
-            format!("trace_id must be empty or 16 bytes, got {}", rec.trace_id.len()),
+            format!(
+                "trace_id must be empty or 16 bytes, got {}",
+                rec.trace_id.len()
+            ),
         ));
     }
     if !rec.span_id.is_empty() && rec.span_id.len() != 8 {
         return Err((
             RejectReason::SpanIdLength,
-            format!("span_id must be empty or 8 bytes, got {}", rec.span_id.len()),
+            format!(
+                "span_id must be empty or 8 bytes, got {}",
+                rec.span_id.len()
+            ),
         ));
     }
     if let Some(key) = oversized(&rec.attributes, limits.max_attribute_bytes) {
         return Err((
             RejectReason::AttributeTooLarge,
-            format!("attribute '{key}' is larger than {} bytes", limits.max_attribute_bytes),
+            format!(
+                "attribute '{key}' is larger than {} bytes",
+                limits.max_attribute_bytes
+            ),
         ));
     }
     Ok(())
@@ -251,7 +278,11 @@ fn is_zero(id: &[u8]) -> bool {
 fn oversized(attrs: &[KeyValue], max: usize) -> Option<String> {
     attrs
         .iter()
-        .find(|kv| kv.value.as_ref().is_some_and(|v| value_too_large(v, max, 0)))
+        .find(|kv| {
+            kv.value
+                .as_ref()
+                .is_some_and(|v| value_too_large(v, max, 0))
+        })
         .map(|kv| kv.key.clone())
 }
 
@@ -265,10 +296,11 @@ fn value_too_large(v: &AnyValue, max: usize, depth: usize) -> bool {
         Some(Value::StringValue(s)) => s.len() > max,
         Some(Value::BytesValue(b)) => b.len() > max,
         Some(Value::ArrayValue(a)) => a.values.iter().any(|x| value_too_large(x, max, depth + 1)),
-        Some(Value::KvlistValue(kv)) => kv
-            .values
-            .iter()
-            .any(|x| x.value.as_ref().is_some_and(|v| value_too_large(v, max, depth + 1))),
+        Some(Value::KvlistValue(kv)) => kv.values.iter().any(|x| {
+            x.value
+                .as_ref()
+                .is_some_and(|v| value_too_large(v, max, depth + 1))
+        }),
         _ => false,
     }
 }
@@ -279,16 +311,26 @@ mod tests {
     use opentelemetry_proto::tonic::logs::v1::{ResourceLogs, ScopeLogs};
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
 
-    const LIMITS: Limits = Limits { max_attribute_bytes: 16 };
+    const LIMITS: Limits = Limits {
+        max_attribute_bytes: 16,
+    };
 
     fn span(tid: Vec<u8>, sid: Vec<u8>, start: u64, end: u64) -> Span {
-        Span { trace_id: tid, span_id: sid, start_time_unix_nano: start, end_time_unix_nano: end, ..Default::default() }
+        Span {
+            trace_id: tid,
+            span_id: sid,
+            start_time_unix_nano: start,
+            end_time_unix_nano: end,
+            ..Default::default()
+        }
     }
 
     fn str_attr(k: &str, v: &str) -> KeyValue {
         KeyValue {
             key: k.into(),
-            value: Some(AnyValue { value: Some(Value::StringValue(v.into())) }),
+            value: Some(AnyValue {
+                value: Some(Value::StringValue(v.into())),
+            }),
             ..Default::default()
         }
     }
@@ -296,7 +338,10 @@ mod tests {
     fn traces(spans: Vec<Span>) -> ExportTraceServiceRequest {
         ExportTraceServiceRequest {
             resource_spans: vec![ResourceSpans {
-                scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
+                scope_spans: vec![ScopeSpans {
+                    spans,
+                    ..Default::default()
+                }],
                 ..Default::default()
             }],
         }
@@ -348,13 +393,19 @@ mod tests {
             key: "arr".into(),
             value: Some(AnyValue {
                 value: Some(Value::ArrayValue(ArrayValue {
-                    values: vec![AnyValue { value: Some(Value::StringValue("y".repeat(40))) }],
+                    values: vec![AnyValue {
+                        value: Some(Value::StringValue("y".repeat(40))),
+                    }],
                 })),
             }),
             ..Default::default()
         });
         let mut e = span(vec![1; 16], vec![2; 8], 1, 2);
-        e.events.push(Event { name: "ev".into(), attributes: vec![str_attr("k", &"z".repeat(20))], ..Default::default() });
+        e.events.push(Event {
+            name: "ev".into(),
+            attributes: vec![str_attr("k", &"z".repeat(20))],
+            ..Default::default()
+        });
         let mut req = traces(vec![s, e]);
         let r = validate_traces(&mut req, LIMITS);
         assert_eq!(r.rejected(), 2);
@@ -364,7 +415,11 @@ mod tests {
 
     #[test]
     fn logs_ids_are_optional_but_sized() {
-        let rec = |t: Vec<u8>, s: Vec<u8>| LogRecord { trace_id: t, span_id: s, ..Default::default() };
+        let rec = |t: Vec<u8>, s: Vec<u8>| LogRecord {
+            trace_id: t,
+            span_id: s,
+            ..Default::default()
+        };
         let mut req = ExportLogsServiceRequest {
             resource_logs: vec![ResourceLogs {
                 scope_logs: vec![ScopeLogs {

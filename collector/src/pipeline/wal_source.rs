@@ -20,7 +20,11 @@ impl WalSource {
 }
 
 impl RecordSource for WalSource {
-    fn next_batch(&mut self, max_bytes: usize, timeout: Duration) -> Result<Vec<IndexInput>, SourceError> {
+    fn next_batch(
+        &mut self,
+        max_bytes: usize,
+        timeout: Duration,
+    ) -> Result<Vec<IndexInput>, SourceError> {
         let records = self.reader.next_batch(max_bytes, timeout)?;
         Ok(records
             .into_iter()
@@ -42,6 +46,10 @@ impl RecordSource for WalSource {
     }
 
     fn backlog_bytes(&self) -> Option<u64> {
-        Some(self.wal.durable_lsn().saturating_sub(self.reader.position()))
+        Some(
+            self.wal
+                .durable_lsn()
+                .saturating_sub(self.reader.position()),
+        )
     }
 }

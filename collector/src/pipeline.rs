@@ -1,0 +1,305 @@
+//! Wiring: builds the collector back to front (storage before the receivers
+//! that feed it) and runs it until shut down.
+//!
+//! Data flow, in the order the code below builds it:
+//! `wal` (open, repair, replay position) → `index` (open partitions, start the
+//! indexer thread that reads the WAL) → `ingest` (OTLP gRPC + HTTP receivers
+//! appending to the WAL) → `api` (queries over the index, `/metrics`).
+//!
+//! Shutdown runs front to back: stop accepting, finish in-flight requests,
+//! close the WAL (its last group is fsynced and answered), let the indexer
+//! commit and checkpoint, exit. This module owns no logic of its own beyond
+//! that order and the listeners' sockets.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::post;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::index::{self, IndexConfig};
+use crate::ingest::{self, IngestMetrics, Ingestor, Limits};
+use crate::telemetry::Registry;
+use crate::wal::{Wal, WalConfig, WalMetrics};
+use crate::{api, auth, tls};
+
+mod wal_source;
+
+/// How long in-flight requests get to finish after a shutdown signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(7);
+
+/// Why the collector could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("creating data dir {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("opening the write-ahead log: {0}")]
+    Wal(#[from] crate::wal::WalError),
+    #[error("opening the indexes: {0}")]
+    Index(#[from] index::IndexError),
+    #[error("registering metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("binding {name} on {addr}: {source}")]
+    Bind {
+        name: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Tls(#[from] tls::TlsError),
+    #[error("{0}")]
+    Auth(#[from] auth::AuthError),
+}
+
+/// A running collector: its bound addresses and the handles to stop it.
+pub struct Running {
+    pub otlp_grpc_addr: SocketAddr,
+    pub otlp_http_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub registry: Registry,
+    cancel: CancellationToken,
+    servers: Vec<JoinHandle<()>>,
+    wal: Wal,
+    indexer_stop: CancellationToken,
+    indexer: std::thread::JoinHandle<Result<(), index::IndexError>>,
+}
+
+/// Open storage, start the indexer and every listener. Each listener logs
+/// `listening <name>=<addr>` with the address it actually bound.
+pub async fn start(config: Config) -> Result<Running, StartError> {
+    let registry = Registry::new();
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+        path: config.data_dir.display().to_string(),
+        source,
+    })?;
+
+    // 1. Write-ahead log: repaired and positioned at the last checkpoint.
+    let (wal, reader) = Wal::open(
+        WalConfig {
+            dir: config.data_dir.join("wal"),
+            segment_bytes: config.wal_segment_bytes,
+            max_backlog_bytes: config.max_wal_backlog,
+            max_pending_appends: 8192,
+        },
+        WalMetrics::register(&registry)?,
+    )?;
+
+    // 2. Indexes, and the indexer thread that drains the WAL into them.
+    let mut index_cfg = IndexConfig::new(config.data_dir.join("index"));
+    index_cfg.retention = config.retention;
+    index_cfg.commit_interval = config.commit_interval;
+    index_cfg.writer_memory_bytes = config.index_memory;
+    let storage = index::open(index_cfg, &registry)?;
+    let indexer_stop = CancellationToken::new();
+    let (indexer_control, indexer) = storage.indexer.spawn(
+        wal_source::WalSource::new(reader, wal.clone()),
+        indexer_stop.clone(),
+    )?;
+
+    // 3. Ingest: OTLP receivers appending to the WAL.
+    let ingestor = Ingestor::new(
+        wal.clone(),
+        Limits {
+            max_attribute_bytes: config.max_attribute_bytes,
+        },
+        IngestMetrics::register(&registry)?,
+    );
+    let tokens = match &config.auth {
+        Some(a) => Some(Arc::new(auth::Tokens::load(&a.token_file)?)),
+        None => None,
+    };
+    let tls = match &config.tls {
+        Some(t) => Some(tls::TlsMaterial::load(&t.cert, &t.key)?),
+        None => None,
+    };
+
+    let cancel = CancellationToken::new();
+    let mut servers = Vec::new();
+
+    let grpc = ingest::grpc::OtlpGrpc::new(ingestor.clone());
+    let listener = bind("otlp_grpc", config.otlp_grpc_addr).await?;
+    let otlp_grpc_addr = local_addr("otlp_grpc", &listener, config.otlp_grpc_addr)?;
+    servers.push(tokio::spawn(serve_grpc(
+        listener,
+        grpc,
+        config.max_request_bytes,
+        tokens.clone(),
+        tls.clone(),
+        cancel.clone(),
+    )));
+
+    let otlp_http = auth::require_write(
+        ingest::http::router(ingestor.clone(), config.max_request_bytes),
+        tokens.clone(),
+    );
+    let listener = bind("otlp_http", config.otlp_http_addr).await?;
+    let otlp_http_addr = local_addr("otlp_http", &listener, config.otlp_http_addr)?;
+    servers.push(tokio::spawn(tls::serve_http(
+        listener,
+        otlp_http,
+        tls.clone(),
+        cancel.clone(),
+    )));
+
+    // 4. Query side: Jaeger + native APIs and /metrics over the indexes.
+    let api_state = api::ApiState::new(
+        storage.spans.clone(),
+        storage.logs.clone(),
+        registry.clone(),
+    )?;
+    let read_tokens = match &config.auth {
+        Some(a) if a.read => tokens.clone(),
+        _ => None,
+    };
+    let mut http = api::read_routes()
+        .layer(axum::middleware::from_fn_with_state(
+            read_tokens,
+            auth::check_bearer,
+        ))
+        .merge(api::ops_routes())
+        .with_state(api_state);
+    if config.debug_endpoints {
+        tracing::warn!("--debug-endpoints is on: /debug/indexer/pause and /resume are exposed");
+        http = http.merge(auth::require_write(
+            debug_routes(indexer_control),
+            tokens.clone(),
+        ));
+    }
+    let listener = bind("http", config.http_addr).await?;
+    let http_addr = local_addr("http", &listener, config.http_addr)?;
+    servers.push(tokio::spawn(tls::serve_http(
+        listener,
+        http,
+        tls,
+        cancel.clone(),
+    )));
+
+    Ok(Running {
+        otlp_grpc_addr,
+        otlp_http_addr,
+        http_addr,
+        registry,
+        cancel,
+        servers,
+        wal,
+        indexer_stop,
+        indexer,
+    })
+}
+
+impl Running {
+    /// Graceful shutdown: stop accepting, drain, fsync, commit the index.
+    pub async fn shutdown(self) -> Result<(), index::IndexError> {
+        self.cancel.cancel();
+        let drain = futures::future::join_all(self.servers);
+        if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
+            tracing::warn!(
+                "in-flight requests did not finish within {DRAIN_TIMEOUT:?}; closing anyway"
+            );
+        }
+        self.wal.close();
+        self.indexer_stop.cancel();
+        let indexer = self.indexer;
+        let joined = tokio::task::spawn_blocking(move || indexer.join())
+            .await
+            .map_err(|e| index::IndexError::Thread(e.to_string()))?;
+        match joined {
+            Ok(result) => result?,
+            Err(_) => {
+                return Err(index::IndexError::Thread(
+                    "the indexer thread panicked".into(),
+                ))
+            }
+        }
+        tracing::info!("shutdown complete");
+        Ok(())
+    }
+}
+
+async fn bind(name: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { name, addr, source })
+}
+
+fn local_addr(
+    name: &'static str,
+    listener: &TcpListener,
+    asked: SocketAddr,
+) -> Result<SocketAddr, StartError> {
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        name,
+        addr: asked,
+        source,
+    })?;
+    tracing::info!("listening {name}={addr}");
+    Ok(addr)
+}
+
+async fn serve_grpc(
+    listener: TcpListener,
+    grpc: ingest::grpc::OtlpGrpc,
+    max_request_bytes: usize,
+    tokens: Option<Arc<auth::Tokens>>,
+    tls: Option<tls::TlsMaterial>,
+    cancel: CancellationToken,
+) {
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &tls {
+        builder = match builder.tls_config(tls.tonic_config()) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!("OTLP/gRPC TLS set-up failed: {e}");
+                return;
+            }
+        };
+    }
+    let interceptor = auth::GrpcAuth::new(tokens);
+    let router = builder
+        .layer(tower::util::MapResponseLayer::new(
+            ingest::grpc::normalize_status,
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            grpc.trace_server(max_request_bytes),
+            interceptor.clone(),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            grpc.logs_server(max_request_bytes),
+            interceptor,
+        ));
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    if let Err(e) = router
+        .serve_with_incoming_shutdown(incoming, cancel.cancelled_owned())
+        .await
+    {
+        tracing::error!("OTLP/gRPC server failed: {e}");
+    }
+}
+
+/// Test hooks, only with `--debug-endpoints`.
+fn debug_routes(control: index::IndexerControl) -> Router {
+    let pause = control.clone();
+    Router::new()
+        .route(
+            "/debug/indexer/pause",
+            post(move || {
+                pause.pause();
+                async { "paused\n" }
+            }),
+        )
+        .route(
+            "/debug/indexer/resume",
+            post(move || {
+                control.resume();
+                async { "resumed\n" }
+            }),
+        )
+}
