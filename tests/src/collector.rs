@@ -103,10 +103,6 @@ impl Collector {
         &self.data_dir
     }
 
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(|c| c.id())
-    }
-
     /// The log lines of the current (or last) run, ANSI codes stripped.
     pub fn log_lines(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
@@ -159,6 +155,12 @@ impl Collector {
     fn spawn(&mut self) {
         let bin = collector_binary();
         let mut cmd = Command::new(bin);
+        // Only the flags below configure it: no SKEIN_* from the test's env.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("SKEIN_") {
+                cmd.env_remove(key);
+            }
+        }
         cmd.arg("--data-dir")
             .arg(&self.data_dir)
             .args(["--otlp-grpc-addr", "127.0.0.1:0"])
@@ -313,7 +315,29 @@ fn build_collector() -> Result<PathBuf, String> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("tests/ sits in the workspace");
-    let status = Command::new(&cargo)
+    let mut cmd = Command::new(&cargo);
+    // Drop what `cargo test` sets for the test process: build scripts (ring's)
+    // watch e.g. CARGO_PKG_NAME and CARGO_MANIFEST_DIR, so leaving them in
+    // would make this build redo ring, rustls, tonic and the collector.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        let per_package = [
+            "CARGO_PKG_",
+            "CARGO_MANIFEST_",
+            "CARGO_CRATE_",
+            "CARGO_BIN_",
+        ]
+        .iter()
+        .any(|p| key.starts_with(p));
+        if per_package
+            || key == "CARGO_PRIMARY_PACKAGE"
+            || key == "CARGO_TARGET_TMPDIR"
+            || key == "OUT_DIR"
+        {
+            cmd.env_remove(&*key);
+        }
+    }
+    let status = cmd
         .current_dir(workspace)
         // `--workspace` resolves features as `cargo build --workspace` does
         // (scripts/test runs that first), so this is a no-op there instead

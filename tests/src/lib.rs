@@ -5,6 +5,12 @@
 //! OpenTelemetry SDKs, raw OTLP over HTTP and gRPC built with [`otlp`]) and
 //! read everything back through the public query APIs ([`Api`]).
 //!
+//! Run: `cargo test -p skein-e2e` (or `scripts/test` for everything). The
+//! harness builds `skein-collector` itself with the test binary's profile
+//! (`SKEIN_COLLECTOR_BIN=/path` uses a prebuilt one instead); the Python
+//! tests install the OpenTelemetry SDK into `target/e2e-venv` on first use
+//! (needs `python3 -m venv` and PyPI).
+//!
 //! Rules the helpers follow so tests can run in parallel and never hang:
 //! every collector gets its own temporary data dir and ephemeral ports, and
 //! every wait is a poll with a deadline ([`wait_until`], [`wait_for`]).
