@@ -27,6 +27,8 @@ const MAX_BATCH_BYTES: usize = 8 << 20;
 /// Longest wait for records, so pause and shutdown are noticed quickly.
 const MAX_POLL: Duration = Duration::from_millis(200);
 const RETENTION_EVERY: Duration = Duration::from_secs(60);
+/// Longest [`IndexerControl::pause`] waits for the indexer to stop reading.
+const PAUSE_WAIT: Duration = Duration::from_secs(2);
 const SOURCE_ERROR_BACKOFF: Duration = Duration::from_millis(500);
 
 /// Which OTLP signal a record carries.
@@ -97,6 +99,10 @@ pub struct IndexerControl {
 
 struct ControlInner {
     paused: AtomicBool,
+    /// The indexer thread is running.
+    running: AtomicBool,
+    /// The indexer thread saw the pause, committed and stopped reading.
+    parked: AtomicBool,
     committed: AtomicU64,
     lock: Mutex<()>,
     wake: Condvar,
@@ -107,6 +113,8 @@ impl IndexerControl {
         IndexerControl {
             inner: Arc::new(ControlInner {
                 paused: AtomicBool::new(false),
+                running: AtomicBool::new(false),
+                parked: AtomicBool::new(false),
                 committed: AtomicU64::new(committed),
                 lock: Mutex::new(()),
                 wake: Condvar::new(),
@@ -114,9 +122,22 @@ impl IndexerControl {
         }
     }
 
-    /// Stop reading records (what was read is committed first). Test hook.
+    /// Stop reading records. When the indexer is running this waits (at
+    /// most 2 s) until it has committed what it already read and
+    /// stopped reading, so records appended after `pause` returns stay
+    /// unindexed until [`IndexerControl::resume`]. Test hook.
     pub fn pause(&self) {
         self.inner.paused.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + PAUSE_WAIT;
+        let mut guard = self.inner.lock.lock();
+        while self.is_paused()
+            && self.inner.running.load(Ordering::SeqCst)
+            && !self.inner.parked.load(Ordering::SeqCst)
+        {
+            if self.inner.wake.wait_until(&mut guard, deadline).timed_out() {
+                break;
+            }
+        }
     }
 
     pub fn resume(&self) {
@@ -134,7 +155,15 @@ impl IndexerControl {
         self.inner.committed.load(Ordering::SeqCst)
     }
 
+    fn set_flag(&self, flag: &AtomicBool, value: bool) {
+        if flag.swap(value, Ordering::SeqCst) != value {
+            let _guard = self.inner.lock.lock();
+            self.inner.wake.notify_all();
+        }
+    }
+
     fn wait_resumed(&self, max: Duration) {
+        self.set_flag(&self.inner.parked, true);
         let mut guard = self.inner.lock.lock();
         if self.is_paused() {
             self.inner.wake.wait_for(&mut guard, max);
@@ -184,11 +213,9 @@ impl Sink {
                         Ok(req) => {
                             let writer = self.spans.writer(now, lsn_before)?;
                             let catalog = &self.span_index.catalog;
-                            Some(
-                                self.span_docs.build(&req, catalog, |doc| {
-                                    writer.add_document(doc).map(|_| ())
-                                })?,
-                            )
+                            Some(self.span_docs.build(&req, &input.payload, catalog, |doc| {
+                                writer.add_document(doc).map(|_| ())
+                            })?)
                         }
                         Err(e) => decode_failed(input, &e),
                     }
@@ -196,10 +223,9 @@ impl Sink {
                 Signal::Logs => match ExportLogsServiceRequest::decode(input.payload.as_slice()) {
                     Ok(req) => {
                         let writer = self.logs.writer(now, lsn_before)?;
-                        Some(
-                            self.log_docs
-                                .build(&req, |doc| writer.add_document(doc).map(|_| ()))?,
-                        )
+                        Some(self.log_docs.build(&req, &input.payload, |doc| {
+                            writer.add_document(doc).map(|_| ())
+                        })?)
                     }
                     Err(e) => decode_failed(input, &e),
                 },
@@ -388,7 +414,10 @@ impl Indexer {
         mut source: S,
         shutdown: CancellationToken,
     ) -> Result<(), IndexError> {
+        self.control.set_flag(&self.control.inner.running, true);
         let result = self.run_loop(&mut source, &shutdown);
+        self.control.set_flag(&self.control.inner.parked, false);
+        self.control.set_flag(&self.control.inner.running, false);
         if let Err(e) = &result {
             tracing::error!(error = %e, "indexer stopped");
         }
@@ -411,6 +440,12 @@ impl Indexer {
                     commit_due = None;
                 }
                 self.control.wait_resumed(MAX_POLL);
+                continue;
+            }
+            // Clear `parked` before the second look at `paused`, so a `pause`
+            // that saw a stale `parked` is still seen here before reading.
+            self.control.set_flag(&self.control.inner.parked, false);
+            if self.control.is_paused() {
                 continue;
             }
             self.sink.metrics.paused.set(0);

@@ -10,7 +10,7 @@ use tantivy::TantivyDocument;
 
 use super::attrs::{any_value_text, hex_into, TagList};
 use super::schema::LogFields;
-use super::spans::{field_len, put_bytes, put_header, put_message};
+use super::spans::{assemble, original_items, put_bytes, put_message};
 use crate::query::{service_name, LogRow};
 
 /// Reusable state for turning requests into log documents.
@@ -39,12 +39,21 @@ impl LogDocBuilder {
         }
     }
 
-    /// Build one document per log record of `req`, in order, and hand each to `emit`.
+    /// Build one document per log record of `req` (decoded from `payload`),
+    /// in order, and hand each to `emit`.
     pub fn build<E>(
         &mut self,
         req: &ExportLogsServiceRequest,
+        payload: &[u8],
         mut emit: impl FnMut(TantivyDocument) -> Result<(), E>,
     ) -> Result<usize, E> {
+        let expected = req
+            .resource_logs
+            .iter()
+            .flat_map(|rl| &rl.scope_logs)
+            .map(|sl| sl.log_records.len())
+            .sum();
+        let originals = original_items(payload, expected);
         let mut count = 0;
         for rl in &req.resource_logs {
             let attrs = rl
@@ -67,7 +76,8 @@ impl LogDocBuilder {
                 }
                 put_bytes(&mut self.scope_part, 3, sl.schema_url.as_bytes());
                 for rec in &sl.log_records {
-                    emit(self.log_doc(service, rec))?;
+                    let original = originals.as_ref().and_then(|o| o.get(count).copied());
+                    emit(self.log_doc(service, rec, original))?;
                     count += 1;
                 }
             }
@@ -75,17 +85,20 @@ impl LogDocBuilder {
         Ok(count)
     }
 
-    fn log_doc(&mut self, service: &str, rec: &LogRecord) -> TantivyDocument {
+    fn log_doc(
+        &mut self,
+        service: &str,
+        rec: &LogRecord,
+        original: Option<&[u8]>,
+    ) -> TantivyDocument {
         let f = self.f;
-        let rec_len = rec.encoded_len();
-        let inner_len = self.scope_part.len() + field_len(rec_len);
-        self.raw.clear();
-        self.raw.reserve(self.res_part.len() + field_len(inner_len));
-        self.raw.extend_from_slice(&self.res_part);
-        put_header(&mut self.raw, 2, inner_len);
-        self.raw.extend_from_slice(&self.scope_part);
-        put_header(&mut self.raw, 2, rec_len);
-        let _ = rec.encode(&mut self.raw);
+        assemble(
+            &mut self.raw,
+            &self.res_part,
+            &self.scope_part,
+            original,
+            rec,
+        );
 
         self.body.clear();
         if let Some(body) = &rec.body {

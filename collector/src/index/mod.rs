@@ -47,6 +47,7 @@ mod search_spans;
 mod spans;
 #[cfg(test)]
 mod tests;
+mod wire;
 
 use std::path::PathBuf;
 use std::sync::Arc;

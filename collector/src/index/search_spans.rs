@@ -126,6 +126,10 @@ impl SpanIndex {
         }
         let mut tag = String::new();
         for (k, v) in &q.tags {
+            if k == "service.name" {
+                clauses.push(term_query(f.service, v));
+                continue;
+            }
             tag.clear();
             tag.push_str(k);
             tag.push('=');

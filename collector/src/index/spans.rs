@@ -15,7 +15,11 @@ use tantivy::TantivyDocument;
 use super::attrs::{hex_into, TagList};
 use super::catalog::{svc_op_term, Catalog};
 use super::schema::SpanFields;
+use super::wire::leaf_items;
 use crate::query::{service_name, SpanKind, SpanRecord};
+
+/// Prefix of the resource tag that is not indexed as a tag (see the service field).
+const SERVICE_TAG: &str = "service.name=";
 
 /// Reusable state for turning requests into span documents.
 pub(crate) struct SpanDocBuilder {
@@ -45,13 +49,16 @@ impl SpanDocBuilder {
         }
     }
 
-    /// Build one document per span of `req`, in order, and hand each to `emit`.
+    /// Build one document per span of `req` (decoded from `payload`), in
+    /// order, and hand each to `emit`.
     pub fn build<E>(
         &mut self,
         req: &ExportTraceServiceRequest,
+        payload: &[u8],
         catalog: &Catalog,
         mut emit: impl FnMut(TantivyDocument) -> Result<(), E>,
     ) -> Result<usize, E> {
+        let originals = original_items(payload, span_count(req));
         let mut count = 0;
         for rs in &req.resource_spans {
             let attrs = rs
@@ -74,7 +81,8 @@ impl SpanDocBuilder {
                 }
                 put_bytes(&mut self.scope_part, 3, ss.schema_url.as_bytes());
                 for span in &ss.spans {
-                    let doc = self.span_doc(service, span, catalog);
+                    let original = originals.as_ref().and_then(|o| o.get(count).copied());
+                    let doc = self.span_doc(service, span, original, catalog);
                     emit(doc)?;
                     count += 1;
                 }
@@ -87,20 +95,18 @@ impl SpanDocBuilder {
         &mut self,
         service: &str,
         span: &opentelemetry_proto::tonic::trace::v1::Span,
+        original: Option<&[u8]>,
         catalog: &Catalog,
     ) -> TantivyDocument {
         let f = self.f;
         // Stored form: ResourceSpans { resource, schema_url, scope_spans: [ScopeSpans { scope, schema_url, spans: [span] }] }.
-        let span_len = span.encoded_len();
-        let inner_len = self.scope_part.len() + field_len(span_len);
-        self.raw.clear();
-        self.raw.reserve(self.res_part.len() + field_len(inner_len));
-        self.raw.extend_from_slice(&self.res_part);
-        put_header(&mut self.raw, 2, inner_len);
-        self.raw.extend_from_slice(&self.scope_part);
-        put_header(&mut self.raw, 2, span_len);
-        // Encoding into a Vec cannot run out of space.
-        let _ = span.encode(&mut self.raw);
+        assemble(
+            &mut self.raw,
+            &self.res_part,
+            &self.scope_part,
+            original,
+            span,
+        );
 
         self.span_tags.clear();
         self.span_tags.extend_from(&span.attributes);
@@ -114,13 +120,8 @@ impl SpanDocBuilder {
             + 2 * (service.len() + span.name.len());
         let mut doc = TantivyDocument::with_capacity(estimate);
         doc.add_text(f.trace_id, hex_into(&mut self.hex, &span.trace_id));
-        doc.add_text(f.span_id, hex_into(&mut self.hex, &span.span_id));
-        if !span.parent_span_id.is_empty() {
-            doc.add_text(f.parent_id, hex_into(&mut self.hex, &span.parent_span_id));
-        }
         doc.add_text(f.service, service);
         doc.add_text(f.name, &span.name);
-        doc.add_text(f.kind, kind.as_str());
         doc.add_u64(f.status, status.max(0) as u64);
         doc.add_u64(f.start, span.start_time_unix_nano);
         doc.add_u64(
@@ -128,7 +129,9 @@ impl SpanDocBuilder {
             span.end_time_unix_nano
                 .saturating_sub(span.start_time_unix_nano),
         );
-        for t in self.res_tags.iter().chain(self.span_tags.iter()) {
+        // `service.name=` is answered from the service field.
+        let res_tags = self.res_tags.iter().filter(|t| !t.starts_with(SERVICE_TAG));
+        for t in res_tags.chain(self.span_tags.iter()) {
             doc.add_text(f.tags, t);
         }
         if status == StatusCode::Error as i32 {
@@ -171,6 +174,48 @@ pub(crate) fn decode_span(raw: &[u8]) -> Result<SpanRecord, String> {
     })
 }
 
+fn span_count(req: &ExportTraceServiceRequest) -> usize {
+    req.resource_spans
+        .iter()
+        .flat_map(|rs| &rs.scope_spans)
+        .map(|ss| ss.spans.len())
+        .sum()
+}
+
+/// The wire bytes of each leaf item of `payload`, if there are exactly `expected`.
+pub(crate) fn original_items(payload: &[u8], expected: usize) -> Option<Vec<&[u8]>> {
+    let mut items = Vec::with_capacity(expected);
+    leaf_items(payload, &mut items)?;
+    (items.len() == expected).then_some(items)
+}
+
+/// `res_part` + field 2 { `scope_part` + field 2 { item } }: a one-item
+/// `ResourceSpans`/`ResourceLogs`. The item's original bytes are copied when
+/// known, else it is encoded.
+pub(crate) fn assemble(
+    raw: &mut Vec<u8>,
+    res_part: &[u8],
+    scope_part: &[u8],
+    original: Option<&[u8]>,
+    item: &impl Message,
+) {
+    let item_len = original.map_or_else(|| item.encoded_len(), <[u8]>::len);
+    let inner_len = scope_part.len() + field_len(item_len);
+    raw.clear();
+    raw.reserve(res_part.len() + field_len(inner_len));
+    raw.extend_from_slice(res_part);
+    put_header(raw, 2, inner_len);
+    raw.extend_from_slice(scope_part);
+    put_header(raw, 2, item_len);
+    match original {
+        Some(bytes) => raw.extend_from_slice(bytes),
+        // Encoding into a Vec cannot run out of space.
+        None => {
+            let _ = item.encode(raw);
+        }
+    }
+}
+
 /// Size of a length-delimited field with a tag in 1..=15 and `len` content bytes.
 pub(crate) fn field_len(len: usize) -> usize {
     1 + prost::length_delimiter_len(len) + len
@@ -194,5 +239,59 @@ pub(crate) fn put_bytes(buf: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
     if !bytes.is_empty() {
         put_header(buf, tag, bytes.len());
         buf.extend_from_slice(bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use prometheus::IntCounter;
+    use tantivy::schema::Value;
+
+    use super::*;
+
+    /// Stored bytes decode to the same record whether the original bytes
+    /// were found in the payload or the span had to be re-encoded.
+    #[test]
+    fn stored_form_with_and_without_original_bytes() {
+        let req = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(Default::default()),
+                scope_spans: vec![ScopeSpans {
+                    scope: None,
+                    spans: vec![
+                        Span {
+                            name: "a".into(),
+                            trace_id: vec![1; 16],
+                            ..Default::default()
+                        },
+                        Span {
+                            name: "b".into(),
+                            ..Default::default()
+                        },
+                    ],
+                    schema_url: "s".into(),
+                }],
+                schema_url: "r".into(),
+            }],
+        };
+        let payload = req.encode_to_vec();
+        let (_, f) = SpanFields::build();
+        let catalog = Catalog::new(10, IntCounter::new("o", "o").unwrap());
+        let mut builder = SpanDocBuilder::new(f);
+        for bytes in [payload.as_slice(), &[]] {
+            let mut got = Vec::new();
+            builder
+                .build(&req, bytes, &catalog, |doc| {
+                    let raw = doc.get_first(f.raw).and_then(|v| v.as_bytes()).unwrap();
+                    got.push(decode_span(raw).unwrap());
+                    Ok::<(), ()>(())
+                })
+                .unwrap();
+            let names: Vec<&str> = got.iter().map(|r| r.span.name.as_str()).collect();
+            assert_eq!(names, ["a", "b"]);
+            assert_eq!(got[0].span, req.resource_spans[0].scope_spans[0].spans[0]);
+            assert!(got[0].scope.is_none());
+        }
     }
 }

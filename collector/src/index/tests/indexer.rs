@@ -183,9 +183,10 @@ fn pause_stops_reading_and_resume_indexes_within_two_seconds() {
     let source = MemSource::default();
     let running = spawn(&mut env, &source);
     let control = running.0.clone();
+    // Let the indexer block in a read first: pause must still take effect.
+    std::thread::sleep(Duration::from_millis(50));
     control.pause();
     assert!(control.is_paused());
-    std::thread::sleep(Duration::from_millis(300));
     let reads = source.state(|s| s.reads);
     source.push(one_span(1, 10));
     std::thread::sleep(Duration::from_millis(400));
