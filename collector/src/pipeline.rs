@@ -41,6 +41,8 @@ pub enum StartError {
         path: String,
         source: std::io::Error,
     },
+    #[error("locking the data dir: {0}")]
+    Lock(crate::wal::WalError),
     #[error("opening the write-ahead log: {0}")]
     Wal(#[from] crate::wal::WalError),
     #[error("opening the indexes: {0}")]
@@ -70,6 +72,8 @@ pub struct Running {
     wal: Wal,
     indexer_stop: CancellationToken,
     indexer: std::thread::JoinHandle<Result<(), index::IndexError>>,
+    /// `flock` on `<data-dir>/LOCK`, held for the life of the process.
+    _data_dir_lock: std::fs::File,
 }
 
 /// Open storage, start the indexer and every listener. Each listener logs
@@ -81,23 +85,33 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         source,
     })?;
 
-    // 1. Write-ahead log: repaired and positioned at the last checkpoint.
+    // One process per data directory: taken before anything is opened (the
+    // index applies retention at open, so a second process must stop here).
+    let data_dir_lock = crate::wal::lock_dir(&config.data_dir).map_err(StartError::Lock)?;
+
+    // 1. Indexes first: their commit payloads say which WAL positions are
+    //    already applied, and the WAL must never hand those out again.
+    let mut index_cfg = IndexConfig::new(config.data_dir.join("index"));
+    index_cfg.retention = config.retention;
+    index_cfg.commit_interval = config.commit_interval;
+    index_cfg.writer_memory_bytes = config.index_memory;
+    let storage = index::open(index_cfg, &registry)?;
+    // 2. Write-ahead log: repaired and positioned at the last checkpoint;
+    //    then the indexer thread that drains it into the indexes.
     let (wal, reader) = Wal::open(
         WalConfig {
             dir: config.data_dir.join("wal"),
             segment_bytes: config.wal_segment_bytes,
             max_backlog_bytes: config.max_wal_backlog,
             max_pending_appends: 8192,
+            min_lsn: {
+                let (spans, logs) = storage.indexer.checkpoints();
+                spans.max(logs)
+            },
         },
         WalMetrics::register(&registry)?,
     )?;
 
-    // 2. Indexes, and the indexer thread that drains the WAL into them.
-    let mut index_cfg = IndexConfig::new(config.data_dir.join("index"));
-    index_cfg.retention = config.retention;
-    index_cfg.commit_interval = config.commit_interval;
-    index_cfg.writer_memory_bytes = config.index_memory;
-    let storage = index::open(index_cfg, &registry)?;
     let indexer_stop = CancellationToken::new();
     let (indexer_control, indexer) = storage.indexer.spawn(
         wal_source::WalSource::new(reader, wal.clone()),
@@ -192,6 +206,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         wal,
         indexer_stop,
         indexer,
+        _data_dir_lock: data_dir_lock,
     })
 }
 

@@ -141,3 +141,40 @@ fn half_written_record_at_wal_tail_is_repaired() {
 fn garbage_at_wal_tail_is_repaired() {
     tail_damage_is_repaired(b"\x07garbage that is no WAL record at all\xff\xfe");
 }
+
+/// Regression: with the WAL directory lost but the index kept, new data used
+/// to get LSNs the index had already committed and was skipped as "already
+/// indexed". The WAL now starts above the index's commit payload.
+#[test]
+fn new_data_is_indexed_after_the_wal_directory_is_lost() {
+    let mut c = Collector::start_fast(&[]);
+    let mut grpc = GrpcClient::new(&c.grpc_endpoint());
+    let send = |grpc: &mut GrpcClient, name: &str| {
+        let trace_id = new_trace_id();
+        let req = otlp::traces(
+            "wal-lost",
+            vec![otlp::span(&trace_id, &new_span_id(), name)],
+        );
+        grpc.export_traces(req).expect("export");
+        hex(&trace_id)
+    };
+    let before: Vec<String> = (0..50)
+        .map(|i| send(&mut grpc, &format!("before-{i}")))
+        .collect();
+    let api = c.api();
+    for id in &before {
+        api.wait_trace(id, 1);
+    }
+    let (status, _) = c.terminate();
+    assert!(status.success());
+    std::fs::remove_dir_all(c.data_dir().join("wal")).expect("removing the WAL dir");
+
+    c.restart();
+    let mut grpc = GrpcClient::new(&c.grpc_endpoint());
+    let after = send(&mut grpc, "after");
+    let api = c.api();
+    api.wait_trace(&after, 1);
+    for id in &before {
+        assert!(api.trace(id).is_some(), "indexed trace {id} kept");
+    }
+}

@@ -45,6 +45,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use metrics::WalMetrics;
 pub use reader::WalReader;
+pub use segment::lock_dir;
 
 use segment::SegmentInfo;
 use writer::{Append, Msg};
@@ -92,6 +93,11 @@ pub struct WalConfig {
     pub max_backlog_bytes: u64,
     /// Capacity of the append queue (callers wait when it is full).
     pub max_pending_appends: usize,
+    /// The log never hands out an LSN below this: the highest LSN a consumer
+    /// (the index) has already recorded. If the WAL directory was lost or
+    /// restored from an older copy, new records still land above what the
+    /// index would skip as "already applied".
+    pub min_lsn: u64,
 }
 
 impl WalConfig {
@@ -106,6 +112,7 @@ impl WalConfig {
             segment_bytes: Self::DEFAULT_SEGMENT_BYTES,
             max_backlog_bytes: Self::DEFAULT_MAX_BACKLOG_BYTES,
             max_pending_appends: Self::DEFAULT_MAX_PENDING_APPENDS,
+            min_lsn: 0,
         }
     }
 }
@@ -269,7 +276,7 @@ impl Wal {
             }
         }
         let lock = segment::lock_dir(&cfg.dir)?;
-        let rec = recovery::recover(&cfg.dir, &metrics)?;
+        let rec = recovery::recover(&cfg.dir, cfg.min_lsn, &metrics)?;
         let last = rec
             .segments
             .last()

@@ -29,7 +29,7 @@ pub struct Recovered {
     pub durable: Lsn,
 }
 
-pub fn recover(dir: &Path, metrics: &WalMetrics) -> Result<Recovered, WalError> {
+pub fn recover(dir: &Path, min_lsn: u64, metrics: &WalMetrics) -> Result<Recovered, WalError> {
     let stored = match checkpoint::read(dir) {
         Ok(c) => c,
         Err(WalError::Corrupt(why)) => {
@@ -42,7 +42,10 @@ pub fn recover(dir: &Path, metrics: &WalMetrics) -> Result<Recovered, WalError> 
     };
     let mut files = segment::list(dir)?;
     let Some(&(first_base, _)) = files.first() else {
-        let base = stored.unwrap_or(0);
+        let base = stored.unwrap_or(0).max(min_lsn);
+        if base > stored.unwrap_or(0) {
+            tracing::warn!(dir = %dir.display(), lsn = base, "WAL directory is empty but the index has data up to this LSN; the log continues above it");
+        }
         let seg = segment::create(dir, base, base)?;
         return Ok(Recovered {
             segments: vec![seg],
@@ -60,7 +63,7 @@ pub fn recover(dir: &Path, metrics: &WalMetrics) -> Result<Recovered, WalError> 
 
     // Highest LSN any byte on disk (or the checkpoint) has reached, taken
     // before anything is cut so a crash mid-repair cannot forget it.
-    let mut high = stored.unwrap_or(0);
+    let mut high = stored.unwrap_or(0).max(min_lsn);
     let mut headers = Vec::with_capacity(files.len());
     for (i, (base, path)) in files.iter().enumerate() {
         high = high

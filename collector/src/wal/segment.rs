@@ -222,7 +222,8 @@ pub fn scan(path: &Path, limit: Option<u64>, snap: u64) -> Result<ScanEnd, WalEr
 }
 
 /// Take an exclusive `flock` on `<dir>/LOCK` so two processes never write one
-/// log. Released when the returned file is dropped.
+/// log (the pipeline also locks the whole data directory with it). Released
+/// when the returned file is dropped.
 pub fn lock_dir(dir: &Path) -> Result<File, WalError> {
     use std::os::fd::AsRawFd;
     let path = dir.join(LOCK_FILE);
@@ -238,7 +239,7 @@ pub fn lock_dir(dir: &Path) -> Result<File, WalError> {
         let e = io::Error::last_os_error();
         let context = if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
             format!(
-                "the WAL directory {} is in use by another process or handle",
+                "the directory {} is in use by another process or handle",
                 dir.display()
             )
         } else {

@@ -727,3 +727,49 @@ fn handles_cross_threads() {
     send_sync::<Wal>();
     send::<WalReader>();
 }
+
+/// Regression: the WAL directory was deleted (or restored from an older
+/// copy) while the index kept a commit payload at LSN L. New records must get
+/// LSNs above L, or the indexer would skip them as "already applied".
+#[test]
+fn lsns_start_above_min_lsn_when_the_wal_is_behind_the_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let floor = 1_000_000;
+    let open_floor = |dir: &Path| {
+        Wal::open(
+            WalConfig {
+                min_lsn: floor,
+                ..cfg(dir, 1 << 20, u64::MAX)
+            },
+            metrics(),
+        )
+        .unwrap()
+    };
+
+    // Empty directory.
+    let empty = tmp.path().join("empty");
+    let (wal, mut reader) = open_floor(&empty);
+    let lsns = append_all(&rt, &wal, (0..3).map(payload));
+    assert!(lsns.iter().all(|&l| l > floor), "{lsns:?}");
+    let got = read_all(&mut reader);
+    assert_eq!(got.len(), 3);
+    assert!(got.iter().all(|r| r.end_lsn > floor));
+    wal.close();
+
+    // An existing log whose end is below the floor: old records stay
+    // readable, new ones land above the floor.
+    let behind = tmp.path().join("behind");
+    let (wal, _reader) = open(&behind, 1 << 20);
+    let old = append_all(&rt, &wal, (0..5).map(payload));
+    assert!(old.iter().all(|&l| l < floor));
+    wal.close();
+    drop(wal);
+    let (wal, mut reader) = open_floor(&behind);
+    let new = append_all(&rt, &wal, (5..7).map(payload));
+    assert!(new.iter().all(|&l| l > floor), "{new:?}");
+    let got = read_all(&mut reader);
+    let payloads: Vec<Vec<u8>> = got.iter().map(|r| r.payload.clone()).collect();
+    assert_eq!(payloads, (0..7).map(payload).collect::<Vec<_>>());
+    wal.close();
+}
