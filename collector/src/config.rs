@@ -544,7 +544,11 @@ mod tests {
     fn clock_skew_adjust_defaults_on_and_reads_flag_and_file() {
         assert!(parse(&[]).unwrap().clock_skew_adjust);
         assert!(parse(&["--clock-skew-adjust"]).unwrap().clock_skew_adjust);
-        assert!(!parse(&["--clock-skew-adjust=false"]).unwrap().clock_skew_adjust);
+        assert!(
+            !parse(&["--clock-skew-adjust=false"])
+                .unwrap()
+                .clock_skew_adjust
+        );
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("skein.toml");
         std::fs::write(&path, "clock_skew_adjust = false\n").unwrap();

@@ -129,7 +129,11 @@ pub fn compare(a: &TraceTree, b: &TraceTree) -> Comparison {
     let order = |rows: &[Row<'_>], list: &mut Vec<usize>| {
         list.sort_by(|&x, &y| {
             let (rx, ry) = (&rows[x], &rows[y]);
-            (rx.first_offset, rx.service, rx.operation).cmp(&(ry.first_offset, ry.service, ry.operation))
+            (rx.first_offset, rx.service, rx.operation).cmp(&(
+                ry.first_offset,
+                ry.service,
+                ry.operation,
+            ))
         });
     };
     order(&rows, &mut top);

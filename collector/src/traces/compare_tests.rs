@@ -1,10 +1,12 @@
 use super::*;
+use crate::query::SpanRecord;
 use crate::traces::testing::*;
 use crate::traces::{assemble, TraceSettings};
-use crate::query::SpanRecord;
 
 fn tree(spans: Vec<SpanRecord>) -> TraceTree {
-    assemble(spans, &TraceSettings::default()).expect("trace").tree
+    assemble(spans, &TraceSettings::default())
+        .expect("trace")
+        .tree
 }
 
 fn row(d: &PathDiff) -> (String, String, Option<usize>, usize, usize, &'static str) {
@@ -65,14 +67,21 @@ fn structure_diff_by_path() {
 fn identical_traces_are_all_same() {
     let spans = vec![sp(1, None, "a", 0, 10), sp(2, Some(1), "b", 1, 5)];
     let c = compare(&tree(spans.clone()), &tree(spans));
-    assert!(c.paths.iter().all(|p| p.change() == "same" && p.duration_delta_ns() == 0));
+    assert!(c
+        .paths
+        .iter()
+        .all(|p| p.change() == "same" && p.duration_delta_ns() == 0));
     assert_eq!(c.paths.len(), 2);
 }
 
 #[test]
 fn placeholders_take_part() {
     let a = tree(vec![sp(1, None, "a", 0, 10), sp(3, Some(2), "b", 1, 5)]);
-    let b = tree(vec![sp(1, None, "a", 0, 10), sp(2, Some(1), "x", 1, 6), sp(3, Some(2), "b", 1, 5)]);
+    let b = tree(vec![
+        sp(1, None, "a", 0, 10),
+        sp(2, Some(1), "x", 1, 6),
+        sp(3, Some(2), "b", 1, 5),
+    ]);
     let c = compare(&a, &b);
     let missing = c
         .paths

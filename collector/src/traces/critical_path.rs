@@ -58,7 +58,11 @@ pub fn critical_path(tree: &TraceTree) -> Vec<PathEntry> {
     let by_end_desc = |kids: &mut Vec<usize>| {
         kids.retain(|&c| kept[c]);
         kids.sort_by(|&x, &y| {
-            (end[y], start[y], tree.nodes[y].span_id).cmp(&(end[x], start[x], tree.nodes[x].span_id))
+            (end[y], start[y], tree.nodes[y].span_id).cmp(&(
+                end[x],
+                start[x],
+                tree.nodes[x].span_id,
+            ))
         });
     };
     let mut children: Vec<Vec<usize>> = tree.nodes.iter().map(|nd| nd.children.clone()).collect();

@@ -1,7 +1,7 @@
 use super::*;
+use crate::query::SpanRecord;
 use crate::traces::testing::*;
 use crate::traces::{assemble, TraceSettings};
-use crate::query::SpanRecord;
 
 fn path(spans: Vec<SpanRecord>) -> Vec<(SpanId, i64)> {
     let t = assemble(spans, &TraceSettings::default()).expect("trace");
@@ -57,12 +57,20 @@ fn table() {
         ),
         (
             "a child wholly outside its parent is ignored",
-            vec![sp(1, None, "a", 0, 100), sp(2, Some(1), "a", 120, 130), sp(3, Some(1), "a", 10, 20)],
+            vec![
+                sp(1, None, "a", 0, 100),
+                sp(2, Some(1), "a", 120, 130),
+                sp(3, Some(1), "a", 10, 20),
+            ],
             vec![(1, 90), (3, 10)],
         ),
         (
             "the last-finishing of parallel children wins",
-            vec![sp(1, None, "a", 0, 100), sp(2, Some(1), "a", 10, 80), sp(3, Some(1), "a", 10, 70)],
+            vec![
+                sp(1, None, "a", 0, 100),
+                sp(2, Some(1), "a", 10, 80),
+                sp(3, Some(1), "a", 10, 70),
+            ],
             vec![(1, 30), (2, 70)],
         ),
         (

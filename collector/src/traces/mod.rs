@@ -71,6 +71,5 @@ pub fn assemble(records: Vec<SpanRecord>, settings: &TraceSettings) -> Option<As
     } else {
         Vec::new()
     };
-    tree.fit_placeholders();
     Some(AssembledTrace { tree, adjustments })
 }

@@ -93,9 +93,9 @@ pub fn adjust(tree: &mut TraceTree) -> Vec<Adjustment> {
         .nodes
         .iter()
         .map(|n| {
-            n.record
-                .as_ref()
-                .map_or(0, |r| instance_key(r.service_name(), &r.resource.attributes))
+            n.record.as_ref().map_or(0, |r| {
+                instance_key(r.service_name(), &r.resource.attributes)
+            })
         })
         .collect();
     let mut adjustments = Vec::new();

@@ -1,7 +1,7 @@
 use super::*;
+use crate::query::SpanRecord;
 use crate::traces::testing::*;
 use crate::traces::{assemble, TraceSettings};
-use crate::query::SpanRecord;
 
 const SERVER: i32 = 2;
 const CLIENT: i32 = 3;
@@ -33,7 +33,10 @@ fn skew_table() {
     let cases: Vec<Case> = vec![
         (
             "fits: nothing moves",
-            vec![kind(sp(1, None, "a", 0, 100), CLIENT), kind(sp(2, Some(1), "b", 10, 90), SERVER)],
+            vec![
+                kind(sp(1, None, "a", 0, 100), CLIENT),
+                kind(sp(2, Some(1), "b", 10, 90), SERVER),
+            ],
             vec![(2, 10, 90)],
             vec![],
         ),
@@ -48,12 +51,22 @@ fn skew_table() {
                 // c's clock is right: inside b's adjusted client span, not moved.
                 kind(sp(6, Some(5), "c", 40, 60), SERVER),
             ],
-            vec![(1, 0, 100), (2, 10, 90), (3, 20, 80), (4, 25, 75), (5, 35, 65), (6, 40, 60)],
+            vec![
+                (1, 0, 100),
+                (2, 10, 90),
+                (3, 20, 80),
+                (4, 25, 75),
+                (5, 35, 65),
+                (6, 40, 60),
+            ],
             vec![3, 4, 5],
         ),
         (
             "RPC server ahead: moved back, latency split evenly",
-            vec![kind(sp(1, None, "a", 0, 100), CLIENT), kind(sp(2, Some(1), "b", 500, 540), SERVER)],
+            vec![
+                kind(sp(1, None, "a", 0, 100), CLIENT),
+                kind(sp(2, Some(1), "b", 500, 540), SERVER),
+            ],
             vec![(2, 30, 70)],
             vec![2],
         ),
@@ -66,8 +79,16 @@ fn skew_table() {
         (
             "same service, same instance id, different host attribute: same instance",
             vec![
-                res(res(sp(1, None, "a", 0, 10), "service.instance.id", "i1"), "host.name", "h1"),
-                res(res(sp(2, Some(1), "a", -5, 5), "service.instance.id", "i1"), "host.name", "h2"),
+                res(
+                    res(sp(1, None, "a", 0, 10), "service.instance.id", "i1"),
+                    "host.name",
+                    "h1",
+                ),
+                res(
+                    res(sp(2, Some(1), "a", -5, 5), "service.instance.id", "i1"),
+                    "host.name",
+                    "h2",
+                ),
             ],
             vec![(2, -5, 5)],
             vec![],
@@ -98,25 +119,37 @@ fn skew_table() {
         ),
         (
             "consumer after its producer ended is not skew",
-            vec![kind(sp(1, None, "a", 0, 10), PRODUCER), kind(sp(2, Some(1), "b", 20, 30), CONSUMER)],
+            vec![
+                kind(sp(1, None, "a", 0, 10), PRODUCER),
+                kind(sp(2, Some(1), "b", 20, 30), CONSUMER),
+            ],
             vec![(2, 20, 30)],
             vec![],
         ),
         (
             "consumer before its producer is moved to its start",
-            vec![kind(sp(1, None, "a", 0, 10), PRODUCER), kind(sp(2, Some(1), "b", -7, 30), CONSUMER)],
+            vec![
+                kind(sp(1, None, "a", 0, 10), PRODUCER),
+                kind(sp(2, Some(1), "b", -7, 30), CONSUMER),
+            ],
             vec![(2, 0, 37)],
             vec![2],
         ),
         (
             "longer than the parent and early: start aligned",
-            vec![kind(sp(1, None, "a", 0, 10), CLIENT), kind(sp(2, Some(1), "b", -3, 20), SERVER)],
+            vec![
+                kind(sp(1, None, "a", 0, 10), CLIENT),
+                kind(sp(2, Some(1), "b", -3, 20), SERVER),
+            ],
             vec![(2, 0, 23)],
             vec![2],
         ),
         (
             "longer than the parent, starting inside: left alone",
-            vec![kind(sp(1, None, "a", 0, 10), CLIENT), kind(sp(2, Some(1), "b", 3, 20), SERVER)],
+            vec![
+                kind(sp(1, None, "a", 0, 10), CLIENT),
+                kind(sp(2, Some(1), "b", 3, 20), SERVER),
+            ],
             vec![(2, 3, 20)],
             vec![],
         ),
@@ -138,7 +171,11 @@ fn skew_table() {
         for a in &adjustments {
             let node = &tree.nodes[a.node];
             assert_eq!(node.shift_ns, a.shift_ns, "{name}");
-            assert!(node.warnings.contains(&warning(a.shift_ns)), "{name}: {:?}", node.warnings);
+            assert!(
+                node.warnings.contains(&warning(a.shift_ns)),
+                "{name}: {:?}",
+                node.warnings
+            );
             assert!(!a.reason.is_empty());
         }
     }
@@ -153,7 +190,11 @@ fn reasons_say_what_happened() {
     ]);
     assert_eq!(adjustments.len(), 2);
     assert_eq!(adjustments[0].shift_ns, 2000 * MS);
-    assert!(adjustments[0].reason.contains("'front'"), "{}", adjustments[0].reason);
+    assert!(
+        adjustments[0].reason.contains("'front'"),
+        "{}",
+        adjustments[0].reason
+    );
     assert!(adjustments[0].reason.contains("latency split evenly"));
     assert_eq!(adjustments[1].shift_ns, 2000 * MS);
     assert!(adjustments[1].reason.contains("same service instance"));
@@ -165,7 +206,13 @@ fn adjustment_can_be_switched_off() {
         kind(sp(1, None, "front", 0, 100), CLIENT),
         kind(sp(2, Some(1), "back", -1990, -1910), SERVER),
     ];
-    let t = assemble(spans, &TraceSettings { clock_skew_adjust: false }).expect("trace");
+    let t = assemble(
+        spans,
+        &TraceSettings {
+            clock_skew_adjust: false,
+        },
+    )
+    .expect("trace");
     assert!(t.adjustments.is_empty());
     assert_eq!(times(&t.tree, 2), (-1990, -1910));
     assert!(t.tree.nodes.iter().all(|n| n.warnings.is_empty()));

@@ -142,7 +142,8 @@ fn is_set(id: &[u8]) -> bool {
 /// the later end wins (a retry after the span ended carries its final
 /// state), then the copy with more detail.
 fn better(new: &SpanRecord, old: &SpanRecord) -> bool {
-    let detail = |r: &SpanRecord| r.span.attributes.len() + r.span.events.len() + r.span.links.len();
+    let detail =
+        |r: &SpanRecord| r.span.attributes.len() + r.span.events.len() + r.span.links.len();
     (new.span.end_time_unix_nano, detail(new)) > (old.span.end_time_unix_nano, detail(old))
 }
 
@@ -281,7 +282,11 @@ impl TraceTree {
 
     /// Latest end of any node (Unix ns).
     pub fn end_unix_nano(&self) -> u64 {
-        self.nodes.iter().map(|n| n.end_unix_nano).max().unwrap_or(0)
+        self.nodes
+            .iter()
+            .map(|n| n.end_unix_nano)
+            .max()
+            .unwrap_or(0)
     }
 
     /// Node indexes parents-first (depth-first from the roots, children in order).

@@ -20,32 +20,56 @@ fn empty_input_is_no_tree() {
 /// Table: (name, spans, expected roots, expected orphans, expected children per node).
 #[test]
 fn structure_table() {
-    type Case = (&'static str, Vec<SpanRecord>, Vec<u8>, Vec<u8>, Vec<(u8, Vec<u8>)>);
+    type Case = (
+        &'static str,
+        Vec<SpanRecord>,
+        Vec<u8>,
+        Vec<u8>,
+        Vec<(u8, Vec<u8>)>,
+    );
     let cases: Vec<Case> = vec![
         (
             "single chain",
-            vec![sp(1, None, "a", 0, 10), sp(2, Some(1), "a", 1, 9), sp(3, Some(2), "b", 2, 8)],
+            vec![
+                sp(1, None, "a", 0, 10),
+                sp(2, Some(1), "a", 1, 9),
+                sp(3, Some(2), "b", 2, 8),
+            ],
             vec![1],
             vec![],
             vec![(1, vec![2]), (2, vec![3]), (3, vec![])],
         ),
         (
             "children ordered by start, input order irrelevant",
-            vec![sp(4, Some(1), "a", 5, 6), sp(1, None, "a", 0, 10), sp(3, Some(1), "a", 2, 3), sp(2, Some(1), "a", 2, 4)],
+            vec![
+                sp(4, Some(1), "a", 5, 6),
+                sp(1, None, "a", 0, 10),
+                sp(3, Some(1), "a", 2, 3),
+                sp(2, Some(1), "a", 2, 4),
+            ],
             vec![1],
             vec![],
             vec![(1, vec![2, 3, 4])],
         ),
         (
             "several roots",
-            vec![sp(2, None, "b", 5, 6), sp(1, None, "a", 0, 10), sp(3, Some(2), "b", 5, 6)],
+            vec![
+                sp(2, None, "b", 5, 6),
+                sp(1, None, "a", 0, 10),
+                sp(3, Some(2), "b", 5, 6),
+            ],
             vec![1, 2],
             vec![],
             vec![(2, vec![3])],
         ),
         (
             "orphans of one missing parent share a placeholder that keeps its id",
-            vec![sp(1, None, "a", 0, 10), sp(3, Some(2), "c", 2, 4), sp(4, Some(2), "c", 3, 5), sp(5, Some(3), "c", 3, 4)],
+            vec![
+                sp(1, None, "a", 0, 10),
+                sp(3, Some(2), "c", 2, 4),
+                sp(4, Some(2), "c", 3, 5),
+                sp(5, Some(3), "c", 3, 4),
+            ],
             vec![1, 2],
             vec![3, 4],
             vec![(2, vec![3, 4]), (3, vec![5])],
@@ -66,7 +90,11 @@ fn structure_table() {
         ),
         (
             "a parent cycle is cut and becomes a root",
-            vec![sp(1, None, "a", 0, 10), sp(2, Some(3), "a", 1, 2), sp(3, Some(2), "a", 3, 4)],
+            vec![
+                sp(1, None, "a", 0, 10),
+                sp(2, Some(3), "a", 1, 2),
+                sp(3, Some(2), "a", 3, 4),
+            ],
             vec![1, 2],
             vec![],
             vec![(2, vec![3]), (3, vec![])],
@@ -106,7 +134,11 @@ fn placeholder_spans_its_orphans_and_everyone_is_told() {
     assert_eq!(ph.service(), "");
     assert_eq!((ph.start_unix_nano, ph.end_unix_nano), (at(20), at(70)));
     assert_eq!(ph.parent, None);
-    assert!(ph.warnings[0].contains("a000000000000002"), "{:?}", ph.warnings);
+    assert!(
+        ph.warnings[0].contains("a000000000000002"),
+        "{:?}",
+        ph.warnings
+    );
     assert!(ph.warnings[0].contains("2 span(s)"), "{:?}", ph.warnings);
     let orphan = &tree.nodes[tree.get(&id(3)).expect("orphan")];
     assert_eq!(orphan.parent_span_id, Some(id(2)));
@@ -132,9 +164,16 @@ fn duplicates_are_merged() {
     let root = &tree.nodes[tree.get(&id(1)).expect("root")];
     assert_eq!(root.end_unix_nano, at(12));
     assert_eq!(root.children.len(), 1, "the child is attached once");
-    assert!(root.warnings[0].contains("2 differing copies"), "{:?}", root.warnings);
+    assert!(
+        root.warnings[0].contains("2 differing copies"),
+        "{:?}",
+        root.warnings
+    );
     let tree = TraceTree::build(vec![early, child, late]).expect("tree");
-    assert_eq!(tree.nodes[tree.get(&id(1)).expect("root")].end_unix_nano, at(12));
+    assert_eq!(
+        tree.nodes[tree.get(&id(1)).expect("root")].end_unix_nano,
+        at(12)
+    );
 }
 
 #[test]
@@ -182,6 +221,9 @@ fn deep_chain_does_not_overflow_the_stack() {
 #[test]
 fn id_padding() {
     assert_eq!(span_id_of(&[1, 2]), [0, 0, 0, 0, 0, 0, 1, 2]);
-    assert_eq!(span_id_of(&[9, 1, 2, 3, 4, 5, 6, 7, 8]), [1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(
+        span_id_of(&[9, 1, 2, 3, 4, 5, 6, 7, 8]),
+        [1, 2, 3, 4, 5, 6, 7, 8]
+    );
     assert_eq!(trace_id_of(&[1])[15], 1);
 }

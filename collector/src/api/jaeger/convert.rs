@@ -135,7 +135,9 @@ fn is_set(id: &[u8]) -> bool {
 
 fn span(node: &Node, record: &SpanRecord, process_id: String) -> Span {
     let s = &record.span;
-    let shift = |t: u64| u64::try_from((i128::from(t) + i128::from(node.shift_ns)).max(0)).unwrap_or(u64::MAX);
+    let shift = |t: u64| {
+        u64::try_from((i128::from(t) + i128::from(node.shift_ns)).max(0)).unwrap_or(u64::MAX)
+    };
     let trace_id = trace_id_hex(&s.trace_id);
     let mut references = Vec::with_capacity(1 + s.links.len());
     if is_set(&s.parent_span_id) {

@@ -84,7 +84,8 @@ async fn trace_inner(
     let store = state.traces.clone();
     let settings = state.extra.traces;
     blocking(move || {
-        let trace = load(store.as_ref(), &trace_id, &settings)?.ok_or_else(|| not_found(&trace_id))?;
+        let trace =
+            load(store.as_ref(), &trace_id, &settings)?.ok_or_else(|| not_found(&trace_id))?;
         encode(&model::trace_json(&trace, with_spans))
     })
     .await

@@ -94,7 +94,9 @@ pub struct LinkJson {
 pub fn trace_json(trace: &AssembledTrace, with_spans: bool) -> TraceJson {
     let tree = &trace.tree;
     let ids = |list: &[usize]| -> Vec<String> {
-        list.iter().map(|&i| hex_id(&tree.nodes[i].span_id)).collect()
+        list.iter()
+            .map(|&i| hex_id(&tree.nodes[i].span_id))
+            .collect()
     };
     let mut services: Vec<String> = tree
         .nodes
@@ -124,7 +126,10 @@ pub fn trace_json(trace: &AssembledTrace, with_spans: bool) -> TraceJson {
     let spans = with_spans.then(|| {
         let mut order: Vec<usize> = (0..tree.nodes.len()).collect();
         order.sort_by_key(|&i| (tree.nodes[i].start_unix_nano, tree.nodes[i].span_id));
-        order.into_iter().map(|i| span_json(tree, &tree.nodes[i])).collect()
+        order
+            .into_iter()
+            .map(|i| span_json(tree, &tree.nodes[i]))
+            .collect()
     });
     TraceJson {
         trace_id: hex::encode(tree.trace_id),
@@ -253,7 +258,8 @@ pub struct PathJson {
 
 pub fn compare_json(a_id: &str, b_id: &str, c: Comparison) -> CompareJson {
     let count = |what: &str| c.paths.iter().filter(|p| p.change() == what).count();
-    let (added, removed, count_changed) = (count("added"), count("removed"), count("count_changed"));
+    let (added, removed, count_changed) =
+        (count("added"), count("removed"), count("count_changed"));
     let side = |id: &str, s: TraceSide| SideJson {
         trace_id: id.to_owned(),
         span_count: s.span_count,

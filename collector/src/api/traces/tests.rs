@@ -95,7 +95,9 @@ async fn trace_by_id_full_shape() {
     let a = app.get(&format!("/api/v1/traces/{}", hex_tid(1))).await;
     assert_eq!(a.status, 200, "{}", a.text());
     assert_eq!(
-        a.headers.get("content-type").map(|h| h.to_str().unwrap_or("")),
+        a.headers
+            .get("content-type")
+            .map(|h| h.to_str().unwrap_or("")),
         Some("application/json")
     );
     let v = a.json();
@@ -128,7 +130,10 @@ async fn trace_by_id_full_shape() {
     assert_eq!(server["start_unix_nano"], T0 + 20 * MS);
     assert_eq!(server["end_unix_nano"], T0 + 80 * MS);
     assert_eq!(server["shift_ns"], shift);
-    assert_eq!(server["warnings"], json!(["clock skew adjusted by 2005.000ms"]));
+    assert_eq!(
+        server["warnings"],
+        json!(["clock skew adjusted by 2005.000ms"])
+    );
     assert_eq!(server["events"][0]["time_unix_nano"], T0 + 45 * MS);
     assert_eq!(server["status_code"], "ERROR");
     assert_eq!(server["status_message"], "boom");
@@ -141,7 +146,10 @@ async fn trace_by_id_full_shape() {
     let root = span_of(&v, 1);
     assert_eq!(root["parent_span_id"], Json::Null);
     assert_eq!(root["attributes"], json!({"http.method": "GET"}));
-    assert_eq!(root["events"], json!([{"name": "start", "time_unix_nano": T0 + 5 * MS, "attributes": {}}]));
+    assert_eq!(
+        root["events"],
+        json!([{"name": "start", "time_unix_nano": T0 + 5 * MS, "attributes": {}}])
+    );
     assert_eq!(root["status_code"], "UNSET");
     assert_eq!(root["children"], json!([hex_sid(2)]));
     assert_eq!(root["warnings"], json!([]));
@@ -162,7 +170,10 @@ async fn trace_by_id_full_shape() {
     assert_eq!(placeholder["start_unix_nano"], T0 + 40 * MS);
     let orphan = span_of(&v, 6);
     assert_eq!(orphan["parent_span_id"], hex_sid(5));
-    assert!(orphan["warnings"][0].as_str().unwrap_or("").contains("never received"));
+    assert!(orphan["warnings"][0]
+        .as_str()
+        .unwrap_or("")
+        .contains("never received"));
 
     // Root [0,100] → client [10,90] → server [20,80] → query [25,75]: the
     // cache orphan [40,50] runs in parallel and is not on the path.
@@ -178,7 +189,11 @@ async fn trace_by_id_full_shape() {
     // Spans are listed by start time.
     let starts: Vec<u64> = v["spans"]
         .as_array()
-        .map(|s| s.iter().filter_map(|x| x["start_unix_nano"].as_u64()).collect())
+        .map(|s| {
+            s.iter()
+                .filter_map(|x| x["start_unix_nano"].as_u64())
+                .collect()
+        })
         .unwrap_or_default();
     assert_eq!(starts.len(), 6);
     assert!(starts.windows(2).all(|w| w[0] <= w[1]), "{starts:?}");
@@ -206,13 +221,19 @@ async fn skew_adjustment_can_be_off() {
     let app = app_with(TraceSettings {
         clock_skew_adjust: false,
     });
-    let v = app.get(&format!("/api/v1/traces/{}", hex_tid(1))).await.json();
+    let v = app
+        .get(&format!("/api/v1/traces/{}", hex_tid(1)))
+        .await
+        .json();
     assert_eq!(v["adjustments"], json!([]));
     let server = span_of(&v, 3);
     assert_eq!(server["start_unix_nano"], T0 - 1985 * MS);
     assert_eq!(server["warnings"], json!([]));
     let jaeger = app.get(&format!("/api/traces/{}", hex_tid(1))).await.json();
-    let spans = jaeger["data"][0]["spans"].as_array().cloned().unwrap_or_default();
+    let spans = jaeger["data"][0]["spans"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let server = spans
         .iter()
         .find(|s| s["spanID"] == hex_sid(3))
@@ -226,12 +247,28 @@ async fn bad_requests() {
     let app = app_with(TraceSettings::default());
     for (uri, status, needle) in [
         ("/api/v1/traces/xyz", 400, "invalid parameter 'trace_id'"),
-        ("/api/v1/traces/0123456789abcdef0123456789abcdef0", 400, "trace_id"),
-        ("/api/v1/traces/00000000000000000000000000000042", 404, "trace 00000000000000000000000000000042 not found"),
-        ("/api/v1/traces/42?fields=everything", 400, "invalid parameter 'fields'"),
+        (
+            "/api/v1/traces/0123456789abcdef0123456789abcdef0",
+            400,
+            "trace_id",
+        ),
+        (
+            "/api/v1/traces/00000000000000000000000000000042",
+            404,
+            "trace 00000000000000000000000000000042 not found",
+        ),
+        (
+            "/api/v1/traces/42?fields=everything",
+            400,
+            "invalid parameter 'fields'",
+        ),
         ("/api/v1/traces/compare", 400, "missing parameter 'a'"),
         ("/api/v1/traces/compare?a=42", 400, "missing parameter 'b'"),
-        ("/api/v1/traces/compare?a=42&b=zz", 400, "invalid parameter 'b'"),
+        (
+            "/api/v1/traces/compare?a=42&b=zz",
+            400,
+            "invalid parameter 'b'",
+        ),
     ] {
         let a = app.get(uri).await;
         assert_native_error(&a, status, needle);
@@ -246,7 +283,11 @@ async fn bad_requests() {
 async fn compare_two_traces() {
     let app = app_with(TraceSettings::default());
     let a = app
-        .get(&format!("/api/v1/traces/compare?a={}&b={}", hex_tid(1), hex_tid(2)))
+        .get(&format!(
+            "/api/v1/traces/compare?a={}&b={}",
+            hex_tid(1),
+            hex_tid(2)
+        ))
         .await;
     assert_eq!(a.status, 200, "{}", a.text());
     let v = a.json();
@@ -261,7 +302,10 @@ async fn compare_two_traces() {
     assert_eq!(first["change"], "same");
     assert_eq!(first["duration_delta_ns"], -50 * MS as i64);
     assert_eq!(v["added"], 0);
-    assert_eq!(v["removed"], 5, "client, server, query, placeholder, orphan: {v}");
+    assert_eq!(
+        v["removed"], 5,
+        "client, server, query, placeholder, orphan: {v}"
+    );
     let rows = v["paths"].as_array().cloned().unwrap_or_default();
     let handle = rows
         .iter()
@@ -290,7 +334,10 @@ async fn jaeger_shows_placeholders_and_skew_warnings() {
     let server = find(3);
     assert_eq!(server["startTime"], (T0 + 20 * MS) / 1000);
     assert_eq!(server["duration"], 60_000);
-    assert_eq!(server["warnings"], json!(["clock skew adjusted by 2005.000ms"]));
+    assert_eq!(
+        server["warnings"],
+        json!(["clock skew adjusted by 2005.000ms"])
+    );
     assert_eq!(server["logs"][0]["timestamp"], (T0 + 45 * MS) / 1000);
 
     let placeholder = find(5);
@@ -308,11 +355,17 @@ async fn jaeger_shows_placeholders_and_skew_warnings() {
     assert_eq!(t["processes"][pid]["serviceName"], "unknown_service");
     let orphan = find(6);
     assert_eq!(orphan["references"][0]["spanID"], hex_sid(5));
-    assert!(orphan["warnings"][0].as_str().unwrap_or("").contains("never received"));
+    assert!(orphan["warnings"][0]
+        .as_str()
+        .unwrap_or("")
+        .contains("never received"));
 
     // Search results are assembled the same way.
     let found = app.get("/api/traces?service=backend").await.json();
-    let spans = found["data"][0]["spans"].as_array().cloned().unwrap_or_default();
+    let spans = found["data"][0]["spans"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(spans.len(), 6);
     assert!(spans
         .iter()
