@@ -81,7 +81,9 @@ fn main() -> Result<()> {
             report::emit(&reference::tantivy(args)?, json)
         }
         Cmd::Disk(args) => report::emit(&disk::measure(&args.data_dir, args.spans)?, json),
-        Cmd::TraceTree(args) => report::emit(&runtime(cli.threads)?.block_on(tree::run(args))?, json),
+        Cmd::TraceTree(args) => {
+            report::emit(&runtime(cli.threads)?.block_on(tree::run(args))?, json)
+        }
     }
 }
 

@@ -113,7 +113,11 @@ fn trace_batches(trace_id: [u8; 16], n: usize, batch: usize) -> Vec<Bytes> {
             if let Some(p) = parent {
                 depth[i] = depth[p] + 1;
             }
-            let service = if i == 0 { 0 } else { 1 + i % (SERVICES.len() - 1) };
+            let service = if i == 0 {
+                0
+            } else {
+                1 + i % (SERVICES.len() - 1)
+            };
             per_service[service].push(Span {
                 trace_id: trace_id.to_vec(),
                 span_id: span_id(i),
@@ -151,7 +155,11 @@ fn trace_batches(trace_id: [u8; 16], n: usize, batch: usize) -> Vec<Bytes> {
 
 /// GET `url`; the body length, failing on a non-2xx answer.
 async fn get(http: &reqwest::Client, url: &str) -> Result<(usize, Value)> {
-    let resp = http.get(url).send().await.with_context(|| format!("GET {url}"))?;
+    let resp = http
+        .get(url)
+        .send()
+        .await
+        .with_context(|| format!("GET {url}"))?;
     let status = resp.status();
     let body = resp.bytes().await.context("reading the body")?;
     ensure!(status.is_success(), "GET {url}: HTTP {status}");
@@ -199,7 +207,10 @@ pub async fn run(args: Args) -> Result<TreeReport> {
                 break;
             }
             if Instant::now() > give_up {
-                bail!("trace {id}: {seen} of {n} spans queryable after {:?}", args.wait);
+                bail!(
+                    "trace {id}: {seen} of {n} spans queryable after {:?}",
+                    args.wait
+                );
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -210,7 +221,10 @@ pub async fn run(args: Args) -> Result<TreeReport> {
         };
         for (kind, path) in [
             ("native", format!("/api/v1/traces/{id}")),
-            ("native_summary", format!("/api/v1/traces/{id}?fields=summary")),
+            (
+                "native_summary",
+                format!("/api/v1/traces/{id}?fields=summary"),
+            ),
             ("jaeger", format!("/api/traces/{id}")),
         ] {
             let url = format!("{base}{path}");

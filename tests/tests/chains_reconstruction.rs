@@ -79,7 +79,9 @@ fn send_skewed(collector: &Collector) -> Sent {
         base,
     };
     inventory.end_with_timestamp(at(base, 65));
-    order_client_cx.span().end_with_timestamp(at(base, 70 + skew));
+    order_client_cx
+        .span()
+        .end_with_timestamp(at(base, 70 + skew));
     server_cx.span().end_with_timestamp(at(base, 80 + skew));
     client_cx.span().end_with_timestamp(at(base, 90));
     root_cx.span().end_with_timestamp(at(base, 100));
@@ -121,20 +123,29 @@ fn callee_two_seconds_behind_is_shifted_into_its_caller() {
         .collect();
     assert_eq!(
         adjusted,
-        vec![(sent.order_server.clone(), shift), (sent.order_client.clone(), shift)],
+        vec![
+            (sent.order_server.clone(), shift),
+            (sent.order_client.clone(), shift)
+        ],
         "{}",
         native["adjustments"]
     );
     let server = native_span(&native, &sent.order_server);
     assert_eq!(server["start_unix_nano"], ns(sent.base, 20));
     assert_eq!(server["end_unix_nano"], ns(sent.base, 80));
-    assert_eq!(server["warnings"], json!(["clock skew adjusted by 2000.000ms"]));
+    assert_eq!(
+        server["warnings"],
+        json!(["clock skew adjusted by 2000.000ms"])
+    );
     let inventory = native_span(&native, &sent.inventory);
     assert_eq!(inventory["start_unix_nano"], ns(sent.base, 35));
     assert_eq!(inventory["warnings"], json!([]));
     assert_eq!(native["roots"], json!([sent.front_server]));
     assert_eq!(native["orphans"], json!([]));
-    assert_eq!(native["services"], json!(["frontend", "inventory", "order"]));
+    assert_eq!(
+        native["services"],
+        json!(["frontend", "inventory", "order"])
+    );
     // The chain down to inventory is the critical path.
     let path: Vec<&str> = native["critical_path"]
         .as_array()
@@ -158,10 +169,16 @@ fn callee_two_seconds_behind_is_shifted_into_its_caller() {
     let server = jaeger_span(&trace, &sent.order_server);
     assert_eq!(server["startTime"], us(&sent, 20));
     assert_eq!(server["duration"], 60_000);
-    assert_eq!(server["warnings"], json!(["clock skew adjusted by 2000.000ms"]));
+    assert_eq!(
+        server["warnings"],
+        json!(["clock skew adjusted by 2000.000ms"])
+    );
     let order_client = jaeger_span(&trace, &sent.order_client);
     assert_eq!(order_client["startTime"], us(&sent, 30));
-    assert_eq!(order_client["warnings"], json!(["clock skew adjusted by 2000.000ms"]));
+    assert_eq!(
+        order_client["warnings"],
+        json!(["clock skew adjusted by 2000.000ms"])
+    );
     for id in [&sent.front_server, &sent.front_client, &sent.inventory] {
         assert_eq!(jaeger_span(&trace, id)["warnings"], Value::Null, "{id}");
     }
@@ -171,7 +188,10 @@ fn callee_two_seconds_behind_is_shifted_into_its_caller() {
         .iter()
         .find(|t| t.id() == sent.trace_id)
         .expect("the trace in search results");
-    assert_eq!(jaeger_span(&found.0, &sent.order_server)["startTime"], us(&sent, 20));
+    assert_eq!(
+        jaeger_span(&found.0, &sent.order_server)["startTime"],
+        us(&sent, 20)
+    );
 }
 
 #[test]
@@ -271,7 +291,10 @@ fn middle_span_never_sent_leaves_orphans_under_a_placeholder() {
     let db = jaeger_span(&trace, &db_id);
     assert_eq!(db["references"][0]["refType"], "CHILD_OF");
     assert_eq!(db["references"][0]["spanID"], missing_id);
-    assert!(db["warnings"][0].as_str().unwrap_or("").contains("never received"));
+    assert!(db["warnings"][0]
+        .as_str()
+        .unwrap_or("")
+        .contains("never received"));
 }
 
 fn rand_id() -> [u8; 8] {

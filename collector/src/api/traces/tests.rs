@@ -82,7 +82,7 @@ fn app_with(settings: TraceSettings) -> TestApp {
     }
 }
 
-fn span_of<'a>(v: &'a Json, n: u8) -> &'a Json {
+fn span_of(v: &Json, n: u8) -> &Json {
     v["spans"]
         .as_array()
         .and_then(|spans| spans.iter().find(|s| s["span_id"] == hex_sid(n)))
