@@ -4,6 +4,8 @@
 //!   with unique ids; throughput, ack latency, errors, rejections.
 //! - `query`: Jaeger API latency (trace by id, searches), optionally after
 //!   loading a data set through OTLP.
+//! - `trace-tree`: native trace-by-id (tree + critical path) and Jaeger
+//!   trace-by-id latency for single traces of given sizes.
 //! - `reference decode|tantivy`: the baselines ingest is compared against.
 //! - `disk`: bytes per span of a collector data dir.
 //!
@@ -18,6 +20,7 @@ mod mock;
 mod query;
 mod reference;
 mod report;
+mod tree;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -51,6 +54,8 @@ enum Cmd {
     Reference(reference::Cmd),
     /// Bytes per span on disk for a collector data dir.
     Disk(disk::Args),
+    /// Trace-by-id latency (native tree + critical path, Jaeger) per trace size.
+    TraceTree(tree::Args),
 }
 
 fn runtime(threads: usize) -> Result<tokio::runtime::Runtime> {
@@ -76,6 +81,9 @@ fn main() -> Result<()> {
             report::emit(&reference::tantivy(args)?, json)
         }
         Cmd::Disk(args) => report::emit(&disk::measure(&args.data_dir, args.spans)?, json),
+        Cmd::TraceTree(args) => {
+            report::emit(&runtime(cli.threads)?.block_on(tree::run(args))?, json)
+        }
     }
 }
 

@@ -82,6 +82,9 @@ pub struct Args {
     /// Expose test hooks under /debug (pause/resume the indexer). Never in production.
     #[arg(long, env = "SKEIN_DEBUG_ENDPOINTS", num_args = 0..=1, default_missing_value = "true")]
     pub debug_endpoints: Option<bool>,
+    /// Correct clock skew between services in trace views (false: show times as sent) [default: true]
+    #[arg(long, env = "SKEIN_CLOCK_SKEW_ADJUST", num_args = 0..=1, default_missing_value = "true")]
+    pub clock_skew_adjust: Option<bool>,
 }
 
 /// The optional TOML file: the same keys as the flags, unknown keys rejected.
@@ -106,6 +109,7 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     log_level: Option<String>,
     debug_endpoints: Option<bool>,
+    clock_skew_adjust: Option<bool>,
 }
 
 /// A size in a TOML file: a number of bytes or a string like `"16MiB"`.
@@ -159,6 +163,8 @@ pub struct Config {
     pub log_format: LogFormat,
     pub log_level: String,
     pub debug_endpoints: bool,
+    /// Correct clock skew between services when assembling traces.
+    pub clock_skew_adjust: bool,
 }
 
 impl Config {
@@ -333,6 +339,7 @@ impl Config {
                 .or(f.log_level)
                 .unwrap_or_else(|| "info".to_string()),
             debug_endpoints: a.debug_endpoints.or(f.debug_endpoints).unwrap_or(false),
+            clock_skew_adjust: a.clock_skew_adjust.or(f.clock_skew_adjust).unwrap_or(true),
         })
     }
 }
@@ -531,6 +538,23 @@ mod tests {
         assert!(parse_byte_size("ten").is_err());
         assert!(parse_byte_size("5 parsecs").is_err());
         assert!(parse_byte_size("").is_err());
+    }
+
+    #[test]
+    fn clock_skew_adjust_defaults_on_and_reads_flag_and_file() {
+        assert!(parse(&[]).unwrap().clock_skew_adjust);
+        assert!(parse(&["--clock-skew-adjust"]).unwrap().clock_skew_adjust);
+        assert!(
+            !parse(&["--clock-skew-adjust=false"])
+                .unwrap()
+                .clock_skew_adjust
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("skein.toml");
+        std::fs::write(&path, "clock_skew_adjust = false\n").unwrap();
+        let c = parse(&["--config", path.to_str().unwrap()]).unwrap();
+        assert!(!c.clock_skew_adjust);
+        assert!(parse(&["--clock-skew-adjust=maybe"]).is_err());
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! wal/     segmented write-ahead log: group commit, ack = fsynced, replay, checkpoints
 //! index/   WAL → tantivy indexer, time partitions, retention, searches (the only tantivy user)
 //! query/   the storage seam: query types and the `TraceStore`/`LogStore` traits
+//! traces/  trace assembly: tree, orphans, clock skew, critical path, compare
 //! api/     HTTP: Jaeger query API, native `/api/v1` API, `/metrics`
 //! ```
 //!
@@ -23,4 +24,5 @@ pub mod pipeline;
 pub mod query;
 pub mod telemetry;
 pub mod tls;
+pub mod traces;
 pub mod wal;

@@ -168,7 +168,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         storage.spans.clone(),
         storage.logs.clone(),
         registry.clone(),
-    )?;
+    )?
+    .with_trace_settings(crate::traces::TraceSettings {
+        clock_skew_adjust: config.clock_skew_adjust,
+    });
     let read_tokens = match &config.auth {
         Some(a) if a.read => tokens.clone(),
         _ => None,

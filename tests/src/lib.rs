@@ -17,6 +17,7 @@
 
 pub mod api;
 pub mod chain;
+pub mod chains;
 pub mod collector;
 pub mod otlp;
 pub mod python;

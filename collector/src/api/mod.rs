@@ -15,6 +15,7 @@
 //! anyvalue.rs   OTLP AnyValue → JSON
 //! jaeger/       Jaeger API: model, convert, params, handlers
 //! logs.rs       GET /api/v1/logs
+//! traces/       GET /api/v1/traces/{trace_id}, /api/v1/traces/compare
 //! ops.rs        /metrics, /healthz, /readyz
 //! ```
 //!
@@ -32,6 +33,7 @@ pub mod metrics;
 pub mod ops;
 pub mod params;
 pub mod timestamp;
+pub mod traces;
 
 #[cfg(test)]
 mod testing;
@@ -86,6 +88,12 @@ impl ApiState {
         self.extra = extra;
         self
     }
+
+    /// How traces are assembled (clock-skew correction on or off).
+    pub fn with_trace_settings(mut self, settings: crate::traces::TraceSettings) -> Self {
+        self.extra.traces = settings;
+        self
+    }
 }
 
 /// Optional pieces the pipeline may set; the defaults suit tests.
@@ -93,6 +101,8 @@ impl ApiState {
 pub struct ApiExtra {
     /// Drives `/readyz` (ready by default).
     pub readiness: Readiness,
+    /// Trace assembly settings (clock-skew correction on by default).
+    pub traces: crate::traces::TraceSettings,
 }
 
 /// A shared ready flag: `/readyz` answers 503 while it is false (e.g. during
@@ -130,6 +140,7 @@ pub fn router(state: ApiState) -> Router {
 pub fn read_routes() -> Router<ApiState> {
     jaeger::routes()
         .route(logs::LOGS, get(logs::search))
+        .merge(traces::routes())
         .route("/api/{*rest}", any(unknown_api_path))
 }
 

@@ -20,6 +20,7 @@ async fn healthz_and_readyz() {
     let readiness = Readiness::new(false);
     let state = app.state.clone().with_extra(ApiExtra {
         readiness: readiness.clone(),
+        ..Default::default()
     });
     let router = super::router(state);
     let call = |router: Router| async move {

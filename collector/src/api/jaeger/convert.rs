@@ -13,7 +13,14 @@
 //! - processes: resource attributes except `service.name`, sorted by key,
 //!   deduplicated by (service, tags) and numbered `p1`, `p2`, … in order of
 //!   first appearance;
-//! - spans sorted by start time; exact duplicates (same id and start) dropped.
+//! - the trace is first assembled by [`crate::traces`]: duplicate span ids
+//!   merged, clock skew corrected (span times and log timestamps shifted, a
+//!   `clock skew adjusted by …` warning on each moved span), and each parent
+//!   that never arrived shown as a placeholder span (operation `missing
+//!   span`, service `unknown_service`, tag `skein.missing_span=true`, a
+//!   warning) that its orphans reference as `CHILD_OF`, with a warning on
+//!   each orphan too;
+//! - spans sorted by (adjusted) start time, then span id.
 
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope};
@@ -23,37 +30,79 @@ use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use super::model::{KeyValue, Log, Process, Processes, RefType, Reference, Span, Trace, ValueType};
 use crate::api::anyvalue;
 use crate::query::{service_name, SpanKind, SpanRecord};
+use crate::traces::{self, AssembledTrace, Node, TraceSettings};
 
-/// Convert every span of one trace. `None` when there is no span: an empty
-/// trace must never reach a client (Grafana reads `spans[0]` unchecked).
-pub fn trace(mut records: Vec<SpanRecord>) -> Option<Trace> {
-    if records.is_empty() {
-        return None;
-    }
-    records.sort_by(|a, b| {
-        (a.span.start_time_unix_nano, &a.span.span_id)
-            .cmp(&(b.span.start_time_unix_nano, &b.span.span_id))
-    });
-    records.dedup_by(|a, b| {
-        a.span.span_id == b.span.span_id
-            && a.span.start_time_unix_nano == b.span.start_time_unix_nano
-    });
+/// Convert every span of one trace with the default settings (clock-skew
+/// correction on). `None` when there is no span: an empty trace must never
+/// reach a client (Grafana reads `spans[0]` unchecked).
+pub fn trace(records: Vec<SpanRecord>) -> Option<Trace> {
+    trace_with(records, &TraceSettings::default())
+}
 
-    let trace_id = trace_id_hex(&records[0].span.trace_id);
+/// [`trace`] with explicit assembly settings.
+pub fn trace_with(records: Vec<SpanRecord>, settings: &TraceSettings) -> Option<Trace> {
+    traces::assemble(records, settings).map(|t| assembled(&t))
+}
+
+/// Convert an assembled trace (it always holds at least one received span).
+pub fn assembled(trace: &AssembledTrace) -> Trace {
+    let tree = &trace.tree;
+    let trace_id = trace_id_hex(&tree.trace_id);
+    let placeholder_resource = Resource {
+        attributes: vec![opentelemetry_proto::tonic::common::v1::KeyValue {
+            key: "skein.placeholder".into(),
+            value: Some(AnyValue {
+                value: Some(Value::BoolValue(true)),
+            }),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let mut order: Vec<usize> = (0..tree.nodes.len()).collect();
+    order.sort_by_key(|&i| (tree.nodes[i].start_unix_nano, tree.nodes[i].span_id));
     let mut processes = ProcessTable::default();
-    let spans = records
-        .iter()
-        .map(|r| {
-            let process_id = processes.id_for(&r.resource);
-            span(r, process_id)
+    let spans = order
+        .into_iter()
+        .map(|i| {
+            let node = &tree.nodes[i];
+            match &node.record {
+                Some(record) => {
+                    let process_id = processes.id_for(&record.resource);
+                    span(node, record, process_id)
+                }
+                None => {
+                    let process_id = processes.id_for(&placeholder_resource);
+                    placeholder(&trace_id, node, process_id)
+                }
+            }
         })
         .collect();
-    Some(Trace {
+    Trace {
         trace_id,
         spans,
         processes: processes.finish(),
         warnings: None,
-    })
+    }
+}
+
+fn warnings(node: &Node) -> Option<Vec<String>> {
+    (!node.warnings.is_empty()).then(|| node.warnings.clone())
+}
+
+fn placeholder(trace_id: &str, node: &Node, process_id: String) -> Span {
+    Span {
+        trace_id: trace_id.to_owned(),
+        span_id: span_id_hex(&node.span_id),
+        flags: 0,
+        operation_name: node.name().to_owned(),
+        references: Vec::new(),
+        start_time: node.start_unix_nano / 1_000,
+        duration: node.duration_ns() / 1_000,
+        tags: vec![KeyValue::bool("skein.missing_span", true)],
+        logs: Vec::new(),
+        process_id,
+        warnings: warnings(node),
+    }
 }
 
 /// Earliest span start of a converted trace, in µs (for newest-first order).
@@ -84,8 +133,11 @@ fn is_set(id: &[u8]) -> bool {
     id.iter().any(|&b| b != 0)
 }
 
-fn span(record: &SpanRecord, process_id: String) -> Span {
+fn span(node: &Node, record: &SpanRecord, process_id: String) -> Span {
     let s = &record.span;
+    let shift = |t: u64| {
+        u64::try_from((i128::from(t) + i128::from(node.shift_ns)).max(0)).unwrap_or(u64::MAX)
+    };
     let trace_id = trace_id_hex(&s.trace_id);
     let mut references = Vec::with_capacity(1 + s.links.len());
     if is_set(&s.parent_span_id) {
@@ -115,7 +167,7 @@ fn span(record: &SpanRecord, process_id: String) -> Span {
                     .map(|kv| tag(&kv.key, kv.value.as_ref())),
             );
             Log {
-                timestamp: e.time_unix_nano / 1_000,
+                timestamp: shift(e.time_unix_nano) / 1_000,
                 fields,
             }
         })
@@ -128,12 +180,12 @@ fn span(record: &SpanRecord, process_id: String) -> Span {
         flags: s.flags & 0xff,
         operation_name: s.name.clone(),
         references,
-        start_time: s.start_time_unix_nano / 1_000,
-        duration: s.end_time_unix_nano.saturating_sub(s.start_time_unix_nano) / 1_000,
+        start_time: node.start_unix_nano / 1_000,
+        duration: node.duration_ns() / 1_000,
         tags: span_tags(record),
         logs,
         process_id,
-        warnings: None,
+        warnings: warnings(node),
     }
 }
 

@@ -16,6 +16,7 @@ use crate::api::error::{ApiError, Problem};
 use crate::api::params::Params;
 use crate::api::{blocking, ApiState};
 use crate::query::{TraceId, TraceStore};
+use crate::traces::TraceSettings;
 
 pub const SERVICES: &str = "/api/services";
 pub const SERVICE_OPERATIONS: &str = "/api/services/{service}/operations";
@@ -128,12 +129,13 @@ async fn search_inner(
     let params = Params::from_extractor(query).map_err(ApiError::Jaeger)?;
     let search = parse_search(&params).map_err(ApiError::Jaeger)?;
     let store = state.traces.clone();
+    let settings = state.extra.traces;
     let traces = blocking(move || {
         let ids = match search {
             Search::Ids(ids) => ids,
             Search::Query(q) => store.find_trace_ids(&q)?,
         };
-        fetch_traces(store.as_ref(), &ids)
+        fetch_traces(store.as_ref(), &ids, &settings)
     })
     .await
     .map_err(ApiError::Jaeger)?;
@@ -141,12 +143,16 @@ async fn search_inner(
     Ok(Json(Envelope::new(traces, total)))
 }
 
-/// Fetch and convert each trace; drop the ones without spans (expired
-/// between the search and the fetch); newest (latest first span) first.
-fn fetch_traces(store: &dyn TraceStore, ids: &[TraceId]) -> Result<Vec<Trace>, Problem> {
+/// Fetch, assemble and convert each trace; drop the ones without spans
+/// (expired between the search and the fetch); newest (latest first span) first.
+pub fn fetch_traces(
+    store: &dyn TraceStore,
+    ids: &[TraceId],
+    settings: &TraceSettings,
+) -> Result<Vec<Trace>, Problem> {
     let mut traces = Vec::with_capacity(ids.len());
     for id in ids {
-        if let Some(trace) = convert::trace(store.trace(id)?) {
+        if let Some(trace) = convert::trace_with(store.trace(id)?, settings) {
             traces.push(trace);
         }
     }
@@ -176,7 +182,8 @@ async fn trace_inner(
     let trace_id =
         parse_trace_id(&raw).map_err(|e| ApiError::Jaeger(Problem::invalid_param("traceID", e)))?;
     let store = state.traces.clone();
-    let trace = blocking(move || Ok(convert::trace(store.trace(&trace_id)?)))
+    let settings = state.extra.traces;
+    let trace = blocking(move || Ok(convert::trace_with(store.trace(&trace_id)?, &settings)))
         .await
         .map_err(ApiError::Jaeger)?;
     match trace {
