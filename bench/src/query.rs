@@ -342,10 +342,16 @@ pub async fn run(args: Args) -> Result<QueryReport> {
                 .saturating_mul(1000)
                 .to_string(),
         ),
-        ("end", (now_us + 60_000_000).saturating_mul(1000).to_string()),
+        (
+            "end",
+            (now_us + 60_000_000).saturating_mul(1000).to_string(),
+        ),
     ];
     for (kind, text) in [
-        ("search_lang_numeric", "http.status_code>=500 AND customer.tier=gold"),
+        (
+            "search_lang_numeric",
+            "http.status_code>=500 AND customer.tier=gold",
+        ),
         (
             "search_lang_regex_not",
             "customer.tier=~\"gold|silver\" AND NOT http.method=GET",

@@ -129,7 +129,10 @@ fn search_language_over_the_rust_sdk() {
             "service=frontend AND NOT operation=\"GET /health\"",
             vec![&c, &a],
         ),
-        ("customer.tier=~\"go.*\" OR http.status_code=200", vec![&c, &b]),
+        (
+            "customer.tier=~\"go.*\" OR http.status_code=200",
+            vec![&c, &b],
+        ),
         ("operation=\"GET /*\" AND duration>=250ms", vec![&a]),
         ("kind=client AND service=check*", vec![&c, &b, &a]),
         ("customer.tier!=gold", vec![&b, &a]),

@@ -157,7 +157,7 @@ struct NumericTagQuery {
 
 impl Query for NumericTagQuery {
     fn weight(&self, _scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
-        Ok(Box::new(AutomatonWeight::new(
+        Ok(Box::new(AutomatonWeight::<NumericTerms>::new(
             self.field,
             self.automaton.clone(),
         )))

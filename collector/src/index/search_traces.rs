@@ -236,12 +236,7 @@ impl SpanIndex {
                             }
                         }
                     }
-                    a.offer_root(
-                        start,
-                        duration,
-                        pi,
-                        DocAddress::new(seg_ord, doc),
-                    );
+                    a.offer_root(start, duration, pi, DocAddress::new(seg_ord, doc));
                 }
             }
         }
@@ -331,11 +326,7 @@ impl Acc {
 }
 
 /// `lo <= field <= hi` over a u64 fast field (open ends when `None`).
-fn u64_between(
-    field: tantivy::schema::Field,
-    lo: Option<u64>,
-    hi: Option<u64>,
-) -> Box<dyn Query> {
+fn u64_between(field: tantivy::schema::Field, lo: Option<u64>, hi: Option<u64>) -> Box<dyn Query> {
     let bound = |v: Option<u64>| {
         v.map_or(Bound::Unbounded, |v| {
             Bound::Included(Term::from_field_u64(field, v))
@@ -357,7 +348,8 @@ fn top_spans(
         let top = searcher
             .search(
                 query,
-                &TopDocs::with_limit(cap).order_by_fast_field::<u64>(span_names::START, Order::Desc),
+                &TopDocs::with_limit(cap)
+                    .order_by_fast_field::<u64>(span_names::START, Order::Desc),
             )
             .map_err(storage_err)?;
         truncated |= top.len() >= cap;

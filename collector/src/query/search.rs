@@ -115,9 +115,17 @@ mod tests {
             snapshot: 42,
         };
         let text = c.encode();
-        assert!(text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         assert_eq!(SearchCursor::decode(&text), Ok(c));
-        for bad in ["", "abc", "!!!!", &text[..text.len() - 2], &format!("{text}AA")] {
+        for bad in [
+            "",
+            "abc",
+            "!!!!",
+            &text[..text.len() - 2],
+            &format!("{text}AA"),
+        ] {
             assert!(SearchCursor::decode(bad).is_err(), "{bad}");
         }
         let mut other_version = URL_SAFE_NO_PAD.decode(&text).unwrap();

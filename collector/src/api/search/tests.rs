@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::http::Request;
@@ -119,7 +119,10 @@ async fn answer_shape_and_errors() {
     let v = a.json();
     assert_eq!(v["position"], 8);
     let msg = v["error"].as_str().unwrap_or_default();
-    assert!(msg.starts_with("invalid parameter 'q': at position 8:"), "{msg}");
+    assert!(
+        msg.starts_with("invalid parameter 'q': at position 8:"),
+        "{msg}"
+    );
     assert_native_error(&app.get("/api/v1/traces?limit=-3").await, 400, "'limit'");
     assert_native_error(&app.get("/api/v1/traces?cursor=%21").await, 400, "'cursor'");
     assert_eq!(
@@ -211,7 +214,12 @@ async fn paging_through_a_thousand_traces() {
         .collect();
     // Exactly 1,000 match: drop the matching traces beyond the first 1,000.
     spans.retain(|sp| {
-        let n = u32::from_be_bytes([sp.trace_id[12], sp.trace_id[13], sp.trace_id[14], sp.trace_id[15]]);
+        let n = u32::from_be_bytes([
+            sp.trace_id[12],
+            sp.trace_id[13],
+            sp.trace_id[14],
+            sp.trace_id[15],
+        ]);
         n % 6 == 5 || matching.contains(&hex::encode(&sp.trace_id))
     });
     let mut lsn = 10;
@@ -242,10 +250,17 @@ async fn paging_through_a_thousand_traces() {
         pages += 1;
         // New matching traces arrive between pages (newer than all others).
         lsn += 1;
-        let fresh = mk(5000 + pages, "acme", T0 + 10_000_000_000_000 + u64::from(pages));
+        let fresh = mk(
+            5000 + pages,
+            "acme",
+            T0 + 10_000_000_000_000 + u64::from(pages),
+        );
         let sink = indexer.sink_mut();
-        sink.apply(&IndexInput::new(Signal::Spans, request(fresh.to_vec()), lsn), now)
-            .unwrap();
+        sink.apply(
+            &IndexInput::new(Signal::Spans, request(fresh.to_vec()), lsn),
+            now,
+        )
+        .unwrap();
         sink.commit(now).unwrap();
         match v["next_cursor"].as_str() {
             Some(c) => uri = format!("/api/v1/traces?q=tenant%3Dacme&limit=100&cursor={c}"),

@@ -152,7 +152,12 @@ fn load(env: &mut Env, rows: &[Row], first_lsn: Lsn) {
     env.index(&inputs);
 }
 
-fn search(env: &Env, q: &str, limit: usize, cursor: Option<crate::query::SearchCursor>) -> crate::query::TracePage {
+fn search(
+    env: &Env,
+    q: &str,
+    limit: usize,
+    cursor: Option<crate::query::SearchCursor>,
+) -> crate::query::TracePage {
     let filter = parse(q).unwrap_or_else(|e| panic!("{q}: {e}"));
     env.spans
         .search_traces(&TraceSearch {
@@ -241,7 +246,10 @@ fn query_table_against_a_known_data_set() {
         assert_eq!(&numbers(&env, q), want, "query: {q}");
     }
     assert_eq!(numbers(&env, &format!("trace_id={hex4}")), vec![4]);
-    assert_eq!(numbers(&env, &format!("trace_id={}", hex4.to_uppercase())), vec![4]);
+    assert_eq!(
+        numbers(&env, &format!("trace_id={}", hex4.to_uppercase())),
+        vec![4]
+    );
 
     // Parse errors: position (character offset) and message.
     let errors: &[(&str, usize, &str)] = &[

@@ -116,11 +116,24 @@ pub enum Pred {
     },
     /// `attr <op> number`: attribute values that read as numbers, compared
     /// numerically (only `<`, `<=`, `>`, `>=`; `=` compares text).
-    Number { key: String, op: CmpOp, value: f64 },
+    Number {
+        key: String,
+        op: CmpOp,
+        value: f64,
+    },
     /// `duration <op> 250ms`, in nanoseconds.
-    Duration { op: CmpOp, ns: u64 },
-    Kind { kind: SpanKind, negated: bool },
-    Status { status: SpanStatus, negated: bool },
+    Duration {
+        op: CmpOp,
+        ns: u64,
+    },
+    Kind {
+        kind: SpanKind,
+        negated: bool,
+    },
+    Status {
+        status: SpanStatus,
+        negated: bool,
+    },
 }
 
 impl Expr {

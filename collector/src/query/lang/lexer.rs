@@ -192,7 +192,9 @@ fn quoted(chars: &[char], start: usize) -> Result<(Word, usize), ParseError> {
                             format!("unknown escape '\\{other}' (use \\\", \\\\, \\*, \\n or \\t)"),
                         ))
                     }
-                    None => return Err(ParseError::new(start, "unterminated string: missing '\"'")),
+                    None => {
+                        return Err(ParseError::new(start, "unterminated string: missing '\"'"))
+                    }
                 };
                 content.push((escaped, true));
                 i += 2;

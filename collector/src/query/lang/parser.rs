@@ -179,11 +179,18 @@ fn resolve(
     value_pos: usize,
 ) -> Result<Pred, ParseError> {
     // Quoted field names are always attributes (`"duration" = x` is the attribute).
-    let name = if field.quoted { "" } else { field.text.as_str() };
+    let name = if field.quoted {
+        ""
+    } else {
+        field.text.as_str()
+    };
     let only_eq = |what: &str| {
         ParseError::new(
             op_pos,
-            format!("'{}' is not supported for {what} (use = or !=)", op.as_str()),
+            format!(
+                "'{}' is not supported for {what} (use = or !=)",
+                op.as_str()
+            ),
         )
     };
     match name {

@@ -64,7 +64,10 @@ fn precedence_not_and_or() {
         ])
     );
     assert_eq!(one("((a=1))"), attr("a", "1"));
-    assert_eq!(one("NOT NOT a=1"), Expr::Not(Box::new(Expr::Not(Box::new(attr("a", "1"))))));
+    assert_eq!(
+        one("NOT NOT a=1"),
+        Expr::Not(Box::new(Expr::Not(Box::new(attr("a", "1")))))
+    );
 }
 
 #[test]
