@@ -1,7 +1,7 @@
 //! An in-process stand-in for the collector, for tests: OTLP/gRPC trace and
 //! logs services that remember trace ids (and reject a fixed number of items
 //! per request through `partial_success`), plus the few Jaeger API routes
-//! `query` uses, answering from the same memory.
+//! and the native search route `query` uses, answering from the same memory.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -133,6 +133,21 @@ async fn search(State(m): State<Mock>, Query(q): Query<BTreeMap<String, String>>
     Json(json!({ "data": data }))
 }
 
+/// The native search (`/api/v1/traces?q=`): the first `limit` traces.
+async fn native_search(
+    State(m): State<Mock>,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Json<Value> {
+    let limit = q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(20);
+    let traces = m.traces.lock().unwrap();
+    let found: Vec<Value> = traces
+        .keys()
+        .take(limit)
+        .map(|id| json!({ "trace_id": id }))
+        .collect();
+    Json(json!({ "traces": found, "next_cursor": null }))
+}
+
 /// Starts `mock` on two ephemeral ports.
 pub async fn start(mock: Mock) -> Running {
     let grpc = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -150,6 +165,7 @@ pub async fn start(mock: Mock) -> Running {
             .route("/api/services", get(services))
             .route("/api/traces", get(search))
             .route("/api/traces/{id}", get(trace_by_id))
+            .route("/api/v1/traces", get(native_search))
             .with_state(mock.clone())
     };
     tokio::spawn(async move { axum::serve(http, app).await });

@@ -11,7 +11,11 @@
 //! `trace_by_id` (`/api/traces/{id}` for random known ids),
 //! `search_service` (`?service=…&limit=20`),
 //! `search_tags` (`?tags={"customer.tier":"gold"}&limit=20`, no service) and
-//! `search_min_duration` (`?service=frontend&minDuration=…&limit=20`).
+//! `search_min_duration` (`?service=frontend&minDuration=…&limit=20`),
+//! and the native search language (`/api/v1/traces?q=…&limit=20`, no
+//! service): `search_lang_numeric` (`http.status_code>=500 AND
+//! customer.tier=gold`) and `search_lang_regex_not`
+//! (`customer.tier=~"gold|silver" AND NOT http.method=GET`).
 //! Searches carry `start`/`end` (µs) like Grafana sends them.
 
 use std::path::PathBuf;
@@ -171,8 +175,10 @@ impl Jaeger {
         }
         ensure!(status.is_success(), "HTTP {status}");
         let body: Value = resp.json().await.context("response is not JSON")?;
+        // Jaeger answers `data`, the native search `traces`.
         Ok(body
             .get("data")
+            .or_else(|| body.get("traces"))
             .and_then(Value::as_array)
             .map_or(0, Vec::len))
     }
@@ -327,6 +333,45 @@ pub async fn run(args: Args) -> Result<QueryReport> {
         )
         .await,
     );
+    // The search language (native API), attribute conditions without a
+    // service: a numeric comparison, and a regex with a negation.
+    let window_ns = [
+        (
+            "start",
+            (now_us - args.lookback.as_micros() as u64)
+                .saturating_mul(1000)
+                .to_string(),
+        ),
+        (
+            "end",
+            (now_us + 60_000_000).saturating_mul(1000).to_string(),
+        ),
+    ];
+    for (kind, text) in [
+        (
+            "search_lang_numeric",
+            "http.status_code>=500 AND customer.tier=gold",
+        ),
+        (
+            "search_lang_regex_not",
+            "customer.tier=~\"gold|silver\" AND NOT http.method=GET",
+        ),
+    ] {
+        kinds.push(
+            measure(
+                &jaeger,
+                kind,
+                args.searches,
+                |_| {
+                    let mut q = window_ns.to_vec();
+                    q.extend([("q", text.to_string()), limit.clone()]);
+                    ("/api/v1/traces".to_string(), q)
+                },
+                &mut rng,
+            )
+            .await,
+        );
+    }
     let disk = match (&args.data_dir, &load) {
         (Some(dir), Some(l)) => Some(disk::measure(dir, l.spans)?),
         (Some(_), None) => {
@@ -575,7 +620,9 @@ mod tests {
                 "trace_by_id",
                 "search_service",
                 "search_tags",
-                "search_min_duration"
+                "search_min_duration",
+                "search_lang_numeric",
+                "search_lang_regex_not"
             ]
         );
         for k in &r.kinds {
@@ -589,6 +636,11 @@ mod tests {
             r.kinds[2].example
         );
         assert!(r.human().contains("search_min_duration"));
+        assert!(
+            r.kinds[4].example.contains("/api/v1/traces?") && r.kinds[4].example.contains("q="),
+            "{}",
+            r.kinds[4].example
+        );
     }
 
     #[tokio::test]

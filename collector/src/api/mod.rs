@@ -15,6 +15,7 @@
 //! anyvalue.rs   OTLP AnyValue → JSON
 //! jaeger/       Jaeger API: model, convert, params, handlers
 //! logs.rs       GET /api/v1/logs
+//! search/       GET /api/v1/traces?q= (the trace search language)
 //! traces/       GET /api/v1/traces/{trace_id}, /api/v1/traces/compare
 //! ops.rs        /metrics, /healthz, /readyz
 //! ```
@@ -32,6 +33,7 @@ pub mod logs;
 pub mod metrics;
 pub mod ops;
 pub mod params;
+pub mod search;
 pub mod timestamp;
 pub mod traces;
 
@@ -140,6 +142,7 @@ pub fn router(state: ApiState) -> Router {
 pub fn read_routes() -> Router<ApiState> {
     jaeger::routes()
         .route(logs::LOGS, get(logs::search))
+        .route(search::TRACES, get(search::search))
         .merge(traces::routes())
         .route("/api/{*rest}", any(unknown_api_path))
 }

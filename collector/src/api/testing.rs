@@ -17,8 +17,8 @@ use tower::ServiceExt;
 
 use super::{router, ApiState};
 use crate::query::{
-    LogQuery, LogRow, LogStore, Operation, QueryError, SpanKind, SpanRecord, TraceId, TraceQuery,
-    TraceStore,
+    LogQuery, LogRow, LogStore, Operation, QueryError, SpanKind, SpanRecord, TraceId, TracePage,
+    TraceQuery, TraceSearch, TraceStore,
 };
 use crate::telemetry::Registry;
 
@@ -96,6 +96,9 @@ pub struct FakeTraces {
     pub phantom_ids: Vec<TraceId>,
     pub fail: Option<fn() -> QueryError>,
     pub last_query: Mutex<Option<TraceQuery>>,
+    /// What `search_traces` answers (the search itself is tested on a real index).
+    pub search_page: TracePage,
+    pub last_search: Mutex<Option<TraceSearch>>,
 }
 
 impl FakeTraces {
@@ -176,6 +179,12 @@ impl TraceStore for FakeTraces {
         ids.extend(hits.into_iter().map(|(_, id)| id));
         ids.truncate(query.limit);
         Ok(ids)
+    }
+
+    fn search_traces(&self, search: &TraceSearch) -> Result<TracePage, QueryError> {
+        self.check()?;
+        *self.last_search.lock() = Some(search.clone());
+        Ok(self.search_page.clone())
     }
 }
 

@@ -213,9 +213,16 @@ impl Sink {
                         Ok(req) => {
                             let writer = self.spans.writer(now, lsn_before)?;
                             let catalog = &self.span_index.catalog;
-                            Some(self.span_docs.build(&req, &input.payload, catalog, |doc| {
-                                writer.add_document(doc).map(|_| ())
-                            })?)
+                            let lsn_field = self.span_index.f.lsn;
+                            Some(self.span_docs.build(
+                                &req,
+                                &input.payload,
+                                catalog,
+                                |mut doc| {
+                                    doc.add_u64(lsn_field, input.end_lsn);
+                                    writer.add_document(doc).map(|_| ())
+                                },
+                            )?)
                         }
                         Err(e) => decode_failed(input, &e),
                     }

@@ -43,7 +43,9 @@ mod metrics;
 mod partition;
 mod schema;
 mod search_logs;
+mod search_query;
 mod search_spans;
+mod search_traces;
 mod spans;
 #[cfg(test)]
 mod tests;

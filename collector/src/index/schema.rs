@@ -20,6 +20,12 @@ use tantivy::IndexSettings;
 pub(crate) mod span_names {
     pub const TRACE_ID: &str = "trace_id";
     pub const START: &str = "start_unix_nano";
+    pub const SERVICE: &str = "service";
+    pub const DURATION: &str = "duration_ns";
+    pub const STATUS: &str = "status_code";
+    /// WAL end-LSN of the record the span came in: the ingest order that
+    /// search cursors use as a snapshot.
+    pub const LSN: &str = "ingest_lsn";
 }
 
 /// Log field names.
@@ -59,6 +65,8 @@ pub(crate) struct SpanFields {
     pub svc_op: Field,
     /// One-span `ResourceSpans`, prost-encoded.
     pub raw: Field,
+    /// Fast only: see [`span_names::LSN`].
+    pub lsn: Field,
 }
 
 impl SpanFields {
@@ -66,14 +74,15 @@ impl SpanFields {
         let mut b = Schema::builder();
         let f = SpanFields {
             trace_id: b.add_text_field(span_names::TRACE_ID, keyword(true)),
-            service: b.add_text_field("service", keyword(true)),
+            service: b.add_text_field(span_names::SERVICE, keyword(true)),
             name: b.add_text_field("operation", keyword(false)),
-            status: b.add_u64_field("status_code", fast_u64()),
+            status: b.add_u64_field(span_names::STATUS, fast_u64()),
             start: b.add_u64_field(span_names::START, fast_u64()),
-            duration: b.add_u64_field("duration_ns", fast_u64()),
+            duration: b.add_u64_field(span_names::DURATION, fast_u64()),
             tags: b.add_text_field("tags", keyword(false)),
             svc_op: b.add_text_field("svc_op", keyword(false)),
             raw: b.add_bytes_field("raw", STORED),
+            lsn: b.add_u64_field(span_names::LSN, fast_u64()),
         };
         (b.build(), f)
     }

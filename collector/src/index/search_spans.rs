@@ -1,25 +1,25 @@
 //! [`SpanIndex`]: the read side of the span partitions ([`TraceStore`]).
 
-use std::collections::{HashMap, HashSet};
 use std::ops::Bound;
 use std::sync::Arc;
 
-use tantivy::collector::{DocSetCollector, TopDocs};
-use tantivy::columnar::StrColumn;
+use tantivy::collector::DocSetCollector;
 use tantivy::query::{AllQuery, BooleanQuery, Query, RangeQuery, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Value};
-use tantivy::{DocAddress, Order, Searcher, TantivyDocument, Term};
+use tantivy::{DocAddress, Searcher, TantivyDocument, Term};
 
 use super::attrs::hex_into;
 use super::catalog::Catalog;
 use super::partition::{Partition, PartitionSet};
-use super::schema::{span_names, SpanFields};
+use super::schema::SpanFields;
 use super::spans::decode_span;
 use super::IndexError;
-use crate::query::{Operation, QueryError, SpanKind, SpanRecord, TraceId, TraceQuery, TraceStore};
+use crate::query::lang::Expr;
+use crate::query::{
+    Operation, QueryError, SpanKind, SpanRecord, TraceId, TracePage, TraceQuery, TraceSearch,
+    TraceStore,
+};
 
-/// Largest number of matching spans one trace search looks at.
-const MAX_SPAN_CAP: usize = 1 << 22;
 /// Largest number of spans returned for one trace.
 const MAX_TRACE_SPANS: usize = 200_000;
 
@@ -115,127 +115,23 @@ impl SpanIndex {
         self.catalog.rebuild(&self.set.snapshot(), self.f.svc_op)
     }
 
-    fn query_for(&self, q: &TraceQuery) -> Box<dyn Query> {
-        let f = self.f;
-        let mut clauses = Vec::new();
-        if let Some(s) = &q.service {
-            clauses.push(term_query(f.service, s));
-        }
-        if let Some(op) = &q.operation {
-            clauses.push(term_query(f.name, op));
-        }
-        let mut tag = String::new();
-        for (k, v) in &q.tags {
-            if k == "service.name" {
-                clauses.push(term_query(f.service, v));
-                continue;
-            }
-            tag.clear();
-            tag.push_str(k);
-            tag.push('=');
-            tag.push_str(v);
-            clauses.push(term_query(f.tags, &tag));
-        }
-        clauses.extend(u64_range(f.duration, q.min_duration_ns, q.max_duration_ns));
-        clauses.extend(u64_range(f.start, q.start_unix_nano, q.end_unix_nano));
-        all_of(clauses)
-    }
-
+    /// The Jaeger search, run by the search-language engine: its
+    /// conditions become one expression (see `Expr::from_trace_query`).
     fn find(&self, q: &TraceQuery) -> Result<Vec<TraceId>, QueryError> {
-        if q.limit == 0 {
-            return Ok(Vec::new());
-        }
         if let (Some(a), Some(b)) = (q.min_duration_ns, q.max_duration_ns) {
             if a > b {
                 return Ok(Vec::new());
             }
         }
-        if let (Some(a), Some(b)) = (q.start_unix_nano, q.end_unix_nano) {
-            if a > b {
-                return Ok(Vec::new());
-            }
-        }
-        let query = self.query_for(q);
-        let searchers = searchers_overlapping(
-            &self.set.snapshot(),
-            span_names::START,
+        let filter = Expr::from_trace_query(q);
+        let page = self.search_keys(
+            filter.as_ref(),
             q.start_unix_nano,
             q.end_unix_nano,
+            q.limit,
+            None,
         )?;
-        // Phase 1: newest matching spans; grow the cap until `limit` distinct
-        // traces are found or every partition is exhausted.
-        let mut cap = q.limit.saturating_mul(8).clamp(64, MAX_SPAN_CAP);
-        loop {
-            let mut hits: Vec<(u64, usize, DocAddress)> = Vec::new();
-            let mut truncated = false;
-            for (i, searcher) in searchers.iter().enumerate() {
-                let top = searcher
-                    .search(
-                        &*query,
-                        &TopDocs::with_limit(cap)
-                            .order_by_fast_field::<u64>(span_names::START, Order::Desc),
-                    )
-                    .map_err(storage_err)?;
-                truncated |= top.len() >= cap;
-                hits.extend(top.into_iter().map(|(v, a)| (v.unwrap_or(0), i, a)));
-            }
-            hits.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
-            hits.truncate(cap);
-            let ids = self.distinct_trace_ids(&searchers, &hits, q.limit)?;
-            if ids.len() >= q.limit || !truncated || cap >= MAX_SPAN_CAP {
-                return Ok(ids);
-            }
-            cap = cap.saturating_mul(4).min(MAX_SPAN_CAP);
-        }
-    }
-
-    /// Trace ids of `hits` (newest first), first occurrence wins, at most `limit`.
-    fn distinct_trace_ids(
-        &self,
-        searchers: &[Searcher],
-        hits: &[(u64, usize, DocAddress)],
-        limit: usize,
-    ) -> Result<Vec<TraceId>, QueryError> {
-        let mut columns: HashMap<(usize, u32), Option<StrColumn>> = HashMap::new();
-        let mut seen_ords: HashSet<(usize, u32, u64)> = HashSet::new();
-        let mut seen_ids: HashSet<TraceId> = HashSet::new();
-        let mut out = Vec::new();
-        let mut buf = String::new();
-        for &(_, i, addr) in hits {
-            let col = match columns.entry((i, addr.segment_ord)) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    let seg = searchers[i].segment_reader(addr.segment_ord);
-                    let col = seg
-                        .fast_fields()
-                        .str(span_names::TRACE_ID)
-                        .map_err(storage_err)?;
-                    e.insert(col)
-                }
-            };
-            let Some(col) = col.as_ref() else { continue };
-            let Some(ord) = col.term_ords(addr.doc_id).next() else {
-                continue;
-            };
-            if !seen_ords.insert((i, addr.segment_ord, ord)) {
-                continue;
-            }
-            buf.clear();
-            if !col.ord_to_str(ord, &mut buf).map_err(storage_err)? {
-                continue;
-            }
-            let mut id = [0u8; 16];
-            if hex::decode_to_slice(&buf, &mut id).is_err() {
-                continue;
-            }
-            if seen_ids.insert(id) {
-                out.push(id);
-                if out.len() >= limit {
-                    break;
-                }
-            }
-        }
-        Ok(out)
+        Ok(page.keys.into_iter().map(|(_, id)| id).collect())
     }
 
     fn spans_of(&self, trace_id: &TraceId) -> Result<Vec<SpanRecord>, QueryError> {
@@ -294,5 +190,9 @@ impl TraceStore for SpanIndex {
 
     fn find_trace_ids(&self, query: &TraceQuery) -> Result<Vec<TraceId>, QueryError> {
         self.find(query)
+    }
+
+    fn search_traces(&self, search: &TraceSearch) -> Result<TracePage, QueryError> {
+        self.search_page(search)
     }
 }

@@ -6,6 +6,9 @@
 //! tantivy, HTTP or JSON shapes: `index/` implements the traits, `api/`
 //! consumes them.
 
+pub mod lang;
 mod model;
+mod search;
 
 pub use model::*;
+pub use search::{SearchCursor, TracePage, TraceSearch, TraceSummary};

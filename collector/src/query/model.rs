@@ -170,6 +170,12 @@ pub trait TraceStore: Send + Sync + 'static {
     /// Ids of traces with at least one span matching the query, newest first,
     /// at most `query.limit`.
     fn find_trace_ids(&self, query: &TraceQuery) -> Result<Vec<TraceId>, QueryError>;
+    /// One page of traces matching a search-language query, newest first
+    /// (see [`crate::query::TraceSearch`]).
+    fn search_traces(
+        &self,
+        search: &crate::query::TraceSearch,
+    ) -> Result<crate::query::TracePage, QueryError>;
 }
 
 /// Read access to stored logs. Implemented by `index::LogIndex`.

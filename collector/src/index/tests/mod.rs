@@ -4,6 +4,7 @@
 mod bench;
 mod indexer;
 mod logs;
+mod search;
 mod spans;
 
 use std::collections::VecDeque;
