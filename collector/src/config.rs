@@ -82,6 +82,12 @@ pub struct Args {
     /// Expose test hooks under /debug (pause/resume the indexer). Never in production.
     #[arg(long, env = "SKEIN_DEBUG_ENDPOINTS", num_args = 0..=1, default_missing_value = "true")]
     pub debug_endpoints: Option<bool>,
+    /// Compute the dependency graph and span RED metrics from ingested spans [default: true]
+    #[arg(long, env = "SKEIN_DERIVE", num_args = 0..=1, default_missing_value = "true")]
+    pub derive: Option<bool>,
+    /// Most label sets per derived metric family (span metrics, service graph) and edges per minute; beyond it spans are counted in skein_derive_series_overflow_total [default: 10000]
+    #[arg(long, env = "SKEIN_MAX_SERIES")]
+    pub max_series: Option<u64>,
 }
 
 /// The optional TOML file: the same keys as the flags, unknown keys rejected.
@@ -106,6 +112,8 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     log_level: Option<String>,
     debug_endpoints: Option<bool>,
+    derive: Option<bool>,
+    max_series: Option<u64>,
 }
 
 /// A size in a TOML file: a number of bytes or a string like `"16MiB"`.
@@ -159,6 +167,10 @@ pub struct Config {
     pub log_format: LogFormat,
     pub log_level: String,
     pub debug_endpoints: bool,
+    /// Dependency graph and span metrics on (`--derive`).
+    pub derive: bool,
+    /// `--max-series`.
+    pub max_series: usize,
 }
 
 impl Config {
@@ -278,6 +290,11 @@ impl Config {
             return Err(err("index_memory", "must be between 16MiB and 4GiB".into()));
         }
 
+        let max_series = a.max_series.or(f.max_series).unwrap_or(10_000);
+        if !(1..=10_000_000).contains(&max_series) {
+            return Err(err("max_series", "must be between 1 and 10000000".into()));
+        }
+
         let tls = match (a.tls_cert.or(f.tls_cert), a.tls_key.or(f.tls_key)) {
             (Some(cert), Some(key)) => Some(TlsConfig { cert, key }),
             (None, None) => None,
@@ -333,6 +350,8 @@ impl Config {
                 .or(f.log_level)
                 .unwrap_or_else(|| "info".to_string()),
             debug_endpoints: a.debug_endpoints.or(f.debug_endpoints).unwrap_or(false),
+            derive: a.derive.or(f.derive).unwrap_or(true),
+            max_series: max_series as usize,
         })
     }
 }
@@ -531,6 +550,29 @@ mod tests {
         assert!(parse_byte_size("ten").is_err());
         assert!(parse_byte_size("5 parsecs").is_err());
         assert!(parse_byte_size("").is_err());
+    }
+
+    #[test]
+    fn derive_and_max_series() {
+        let c = parse(&[]).unwrap();
+        assert!(c.derive);
+        assert_eq!(c.max_series, 10_000);
+        let c = parse(&["--derive=false", "--max-series=50"]).unwrap();
+        assert!(!c.derive);
+        assert_eq!(c.max_series, 50);
+        for bad in ["--max-series=0", "--max-series=-1", "--max-series=lots"] {
+            let e = parse(&[bad]).unwrap_err().to_string();
+            assert!(e.contains("max_series") || e.contains("max-series"), "{bad}: {e}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("skein.toml");
+        std::fs::write(&path, "max_series = 7\nderive = false\n").unwrap();
+        let c = parse(&["--config", path.to_str().unwrap()]).unwrap();
+        assert_eq!((c.max_series, c.derive), (7, false));
+        std::env::set_var("SKEIN_MAX_SERIES", "9");
+        let env = parse(&[]);
+        std::env::remove_var("SKEIN_MAX_SERIES");
+        assert_eq!(env.unwrap().max_series, 9);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! wal/     segmented write-ahead log: group commit, ack = fsynced, replay, checkpoints
 //! index/   WAL → tantivy indexer, time partitions, retention, searches (the only tantivy user)
 //! query/   the storage seam: query types and the `TraceStore`/`LogStore` traits
+//! derive/  from WAL span records: dependency graph (per-minute edges), span RED and service-graph metrics
 //! api/     HTTP: Jaeger query API, native `/api/v1` API, `/metrics`
 //! ```
 //!
@@ -17,6 +18,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod derive;
 pub mod index;
 pub mod ingest;
 pub mod pipeline;

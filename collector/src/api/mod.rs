@@ -15,6 +15,7 @@
 //! anyvalue.rs   OTLP AnyValue → JSON
 //! jaeger/       Jaeger API: model, convert, params, handlers
 //! logs.rs       GET /api/v1/logs
+//! dependencies.rs  GET /api/dependencies (Jaeger), GET /api/v1/dependencies
 //! ops.rs        /metrics, /healthz, /readyz
 //! ```
 //!
@@ -24,6 +25,7 @@
 //! `read_routes().layer(auth).merge(ops_routes()).with_state(state)`.
 
 pub mod anyvalue;
+pub mod dependencies;
 pub mod duration;
 pub mod error;
 pub mod jaeger;
@@ -93,6 +95,9 @@ impl ApiState {
 pub struct ApiExtra {
     /// Drives `/readyz` (ready by default).
     pub readiness: Readiness,
+    /// The dependency graph (`None` with `--derive=false`: the dependency
+    /// endpoints then answer 404).
+    pub derived: Option<crate::derive::Derived>,
 }
 
 /// A shared ready flag: `/readyz` answers 503 while it is false (e.g. during
@@ -129,6 +134,7 @@ pub fn router(state: ApiState) -> Router {
 /// 404 for unknown `/api/…` paths: the ones `--auth-read` protects.
 pub fn read_routes() -> Router<ApiState> {
     jaeger::routes()
+        .merge(dependencies::routes())
         .route(logs::LOGS, get(logs::search))
         .route("/api/{*rest}", any(unknown_api_path))
 }
