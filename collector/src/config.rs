@@ -562,7 +562,10 @@ mod tests {
         assert_eq!(c.max_series, 50);
         for bad in ["--max-series=0", "--max-series=-1", "--max-series=lots"] {
             let e = parse(&[bad]).unwrap_err().to_string();
-            assert!(e.contains("max_series") || e.contains("max-series"), "{bad}: {e}");
+            assert!(
+                e.contains("max_series") || e.contains("max-series"),
+                "{bad}: {e}"
+            );
         }
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("skein.toml");

@@ -13,7 +13,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt, Tracer as _, TracerProvider as _};
+use opentelemetry::trace::{
+    Span as _, SpanKind, Status, TraceContextExt, Tracer as _, TracerProvider as _,
+};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_otlp::{SpanExporter, WithExportConfig};
 use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -53,7 +55,10 @@ pub fn send_calls(collector: &Collector, rounds: u64, fail_every: u64) -> Sent {
                 .build()
         })
         .collect();
-    let t: Vec<_> = providers.iter().map(|p| p.tracer("skein-e2e-calls")).collect();
+    let t: Vec<_> = providers
+        .iter()
+        .map(|p| p.tracer("skein-e2e-calls"))
+        .collect();
     let mut sent = Sent::default();
     for round in 1..=rounds {
         let fail = fail_every > 0 && round % fail_every == 0;

@@ -59,7 +59,10 @@ impl Prometheus {
             let port = free_port();
             let mut child = Command::new(&bin)
                 .arg(format!("--config.file={}", config_path.display()))
-                .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    dir.path().join("data").display()
+                ))
                 .arg(format!("--web.listen-address=127.0.0.1:{port}"))
                 .arg("--log.level=warn")
                 .stdout(Stdio::null())
@@ -111,7 +114,10 @@ impl Prometheus {
             body["status"], "error",
             "prometheus rejected the query {promql}: {body}"
         );
-        body["data"]["result"].as_array().cloned().unwrap_or_default()
+        body["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 }
 

@@ -33,9 +33,11 @@ fn jaeger_links(api: &Api) -> BTreeMap<(String, String), u64> {
 }
 
 fn wait_links(api: &Api, sent: &Sent) {
-    wait_for(QUERYABLE_WITHIN, "/api/dependencies to match the calls sent", || {
-        (jaeger_links(api) == sent.calls).then_some(())
-    });
+    wait_for(
+        QUERYABLE_WITHIN,
+        "/api/dependencies to match the calls sent",
+        || (jaeger_links(api) == sent.calls).then_some(()),
+    );
 }
 
 #[test]
@@ -55,18 +57,34 @@ fn dependencies_and_service_graph_agree_with_calls_sent() {
             Some(*calls as f64),
             "{labels}\n{metrics}"
         );
-        let failed = sent.failed.get(&(client.clone(), server.clone())).copied().unwrap_or(0);
+        let failed = sent
+            .failed
+            .get(&(client.clone(), server.clone()))
+            .copied()
+            .unwrap_or(0);
         assert_eq!(
-            sample(&metrics, "traces_service_graph_request_failed_total", &labels),
+            sample(
+                &metrics,
+                "traces_service_graph_request_failed_total",
+                &labels
+            ),
             Some(failed as f64),
             "{labels}"
         );
         assert_eq!(
-            sample(&metrics, "traces_service_graph_request_client_seconds_count", &labels),
+            sample(
+                &metrics,
+                "traces_service_graph_request_client_seconds_count",
+                &labels
+            ),
             Some(*calls as f64)
         );
         assert_eq!(
-            sample(&metrics, "traces_service_graph_request_server_seconds_count", &labels),
+            sample(
+                &metrics,
+                "traces_service_graph_request_server_seconds_count",
+                &labels
+            ),
             Some(*calls as f64)
         );
     }
@@ -124,9 +142,11 @@ fn dependencies_and_service_graph_agree_with_calls_sent() {
     for (k, v) in sent_more.calls {
         *total.entry(k).or_default() += v;
     }
-    wait_for(QUERYABLE_WITHIN, "the graph to add the calls after the restart", || {
-        (jaeger_links(&api) == total).then_some(())
-    });
+    wait_for(
+        QUERYABLE_WITHIN,
+        "the graph to add the calls after the restart",
+        || (jaeger_links(&api) == total).then_some(()),
+    );
 }
 
 #[test]

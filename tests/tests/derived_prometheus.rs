@@ -17,24 +17,34 @@ const WITHIN: Duration = Duration::from_secs(60);
 #[test]
 fn prometheus_queries_span_metrics_by_service_name() {
     let collector = Collector::start_fast(&[]);
-    let target = collector.http_base().trim_start_matches("http://").to_string();
+    let target = collector
+        .http_base()
+        .trim_start_matches("http://")
+        .to_string();
     let prom = Prometheus::start(&target, Duration::from_millis(500));
     let sent = send_calls(&collector, 6, 3);
 
-    let expected: BTreeMap<String, f64> =
-        sent.spans.iter().map(|(s, n)| (s.clone(), *n as f64)).collect();
-    wait_for(WITHIN, "Prometheus to return span counts by service_name", || {
-        let rows = prom.query("sum by (service_name) (traces_span_metrics_calls_total)");
-        let got: BTreeMap<String, f64> = rows
-            .iter()
-            .filter_map(|r| {
-                let service = r["metric"]["service_name"].as_str()?.to_string();
-                let value = r["value"][1].as_str()?.parse().ok()?;
-                Some((service, value))
-            })
-            .collect();
-        (got == expected).then_some(())
-    });
+    let expected: BTreeMap<String, f64> = sent
+        .spans
+        .iter()
+        .map(|(s, n)| (s.clone(), *n as f64))
+        .collect();
+    wait_for(
+        WITHIN,
+        "Prometheus to return span counts by service_name",
+        || {
+            let rows = prom.query("sum by (service_name) (traces_span_metrics_calls_total)");
+            let got: BTreeMap<String, f64> = rows
+                .iter()
+                .filter_map(|r| {
+                    let service = r["metric"]["service_name"].as_str()?.to_string();
+                    let value = r["value"][1].as_str()?.parse().ok()?;
+                    Some((service, value))
+                })
+                .collect();
+            (got == expected).then_some(())
+        },
+    );
 
     let errors = prom.query(
         r#"sum(traces_span_metrics_calls_total{service_name="payments",status_code="STATUS_CODE_ERROR"})"#,
@@ -43,10 +53,19 @@ fn prometheus_queries_span_metrics_by_service_name() {
     let p = prom.query(
         r#"histogram_quantile(0.5, sum by (le) (traces_span_metrics_duration_milliseconds_bucket{service_name="web"}))"#,
     );
-    assert!(p[0]["value"][1].as_str().is_some_and(|v| v.parse::<f64>().is_ok()), "{p:?}");
-    wait_for(WITHIN, "Prometheus to return the service-graph edge", || {
-        let graph =
-            prom.query(r#"traces_service_graph_request_total{client="web",server="checkout"}"#);
-        (graph.first().map(|g| g["value"][1].clone()) == Some("6".into())).then_some(())
-    });
+    assert!(
+        p[0]["value"][1]
+            .as_str()
+            .is_some_and(|v| v.parse::<f64>().is_ok()),
+        "{p:?}"
+    );
+    wait_for(
+        WITHIN,
+        "Prometheus to return the service-graph edge",
+        || {
+            let graph =
+                prom.query(r#"traces_service_graph_request_total{client="web",server="checkout"}"#);
+            (graph.first().map(|g| g["value"][1].clone()) == Some("6".into())).then_some(())
+        },
+    );
 }

@@ -114,9 +114,9 @@ pub fn jaeger_window(params: &Params, now_ns: u64) -> Result<(u64, u64), Problem
     let end = end_ms
         .checked_mul(1_000_000)
         .ok_or_else(|| Problem::invalid_param("endTs", "out of range (milliseconds expected)"))?;
-    let lookback = lookback_ms
-        .checked_mul(1_000_000)
-        .ok_or_else(|| Problem::invalid_param("lookback", "out of range (milliseconds expected)"))?;
+    let lookback = lookback_ms.checked_mul(1_000_000).ok_or_else(|| {
+        Problem::invalid_param("lookback", "out of range (milliseconds expected)")
+    })?;
     Ok((end.saturating_sub(lookback), end))
 }
 

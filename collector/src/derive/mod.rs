@@ -46,8 +46,8 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-pub use dependencies::{Caller, DependencyError, DependencyGraph, EdgeSummary};
 use dependencies::pairing::Pairer;
+pub use dependencies::{Caller, DependencyError, DependencyGraph, EdgeSummary};
 use exposition::DerivedCollector;
 pub use metrics::DeriveMetrics;
 use queue::{Queue, Record};

@@ -163,7 +163,11 @@ mod tests {
         assert_eq!(f[0].get_metric()[0].get_counter().get_value(), 2.0);
         assert_eq!(f[1].get_metric()[0].get_counter().get_value(), 1.0);
         let server = f[2].get_metric()[0].get_histogram();
-        assert_eq!(server.get_bucket()[0].cumulative_count(), 2, "0.1 s is le 0.1");
+        assert_eq!(
+            server.get_bucket()[0].cumulative_count(),
+            2,
+            "0.1 s is le 0.1"
+        );
         let client = f[3].get_metric()[0].get_histogram();
         assert_eq!(client.get_bucket()[1].cumulative_count(), 1);
         assert_eq!(client.get_bucket()[7].cumulative_count(), 1);

@@ -83,7 +83,10 @@ impl SpanMetrics {
         status: i32,
         duration_ns: u64,
     ) -> bool {
-        let kind = usize::try_from(kind).ok().filter(|&k| k < KINDS.len()).unwrap_or(0);
+        let kind = usize::try_from(kind)
+            .ok()
+            .filter(|&k| k < KINDS.len())
+            .unwrap_or(0);
         let status = usize::try_from(status)
             .ok()
             .filter(|&s| s < STATUSES.len())
@@ -155,7 +158,10 @@ mod tests {
         assert!(m.observe("api", "GET", 2, 2, 1));
         assert!(!m.observe("api", "GET", 3, 0, 1), "third series refused");
         assert!(!m.observe("db", "q", 3, 0, 1));
-        assert!(!m.observe("api", "GET", 99, 99, 1), "unknown kind/status map to an existing-or-new slot");
+        assert!(
+            !m.observe("api", "GET", 99, 99, 1),
+            "unknown kind/status map to an existing-or-new slot"
+        );
         assert_eq!(m.series(), 2);
         let fams = m.families();
         let hist = fams[1]
@@ -164,7 +170,11 @@ mod tests {
             .find(|x| x.get_label()[3].value() == "STATUS_CODE_UNSET")
             .unwrap()
             .get_histogram();
-        let cum: Vec<u64> = hist.get_bucket().iter().map(|b| b.cumulative_count()).collect();
+        let cum: Vec<u64> = hist
+            .get_bucket()
+            .iter()
+            .map(|b| b.cumulative_count())
+            .collect();
         assert_eq!(&cum[..3], &[1, 2, 2]);
         assert_eq!(cum[15], 2, "20 s is above the last bound");
         assert_eq!(hist.get_sample_count(), 3);

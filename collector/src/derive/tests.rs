@@ -236,7 +236,10 @@ fn pairs_across_requests_into_graph_and_metrics() {
     }
     let callers = r.worker.graph.callers("checkout", Duration::from_secs(600));
     assert_eq!(callers.len(), 1);
-    assert_eq!((callers[0].service.as_str(), callers[0].calls), ("frontend", 2));
+    assert_eq!(
+        (callers[0].service.as_str(), callers[0].calls),
+        ("frontend", 2)
+    );
     assert!((callers[0].calls_per_minute - 0.2).abs() < 1e-9);
 }
 
@@ -249,7 +252,10 @@ fn uninstrumented_peer_appears_after_the_wait() {
             "checkout",
             3,
             vec![S {
-                attrs: vec![kv("server.address", "payments.example"), kv("peer.service", "payments")],
+                attrs: vec![
+                    kv("server.address", "payments.example"),
+                    kv("peer.service", "payments"),
+                ],
                 ..s(1, 0, kind::CLIENT, 40)
             }],
         ),
@@ -258,7 +264,10 @@ fn uninstrumented_peer_appears_after_the_wait() {
     assert!(r.edges().is_empty());
     r.clock.advance(Duration::from_secs(11));
     r.worker.expire();
-    assert_eq!(r.edges(), vec![("checkout".into(), "payments".into(), 1, 0)]);
+    assert_eq!(
+        r.edges(),
+        vec![("checkout".into(), "payments".into(), 1, 0)]
+    );
     assert!(r.metrics().contains(
         r#"traces_service_graph_request_total{client="checkout",server="payments",connection_type="virtual_node"} 1"#
     ));
@@ -280,8 +289,14 @@ fn series_cap_counts_overflow() {
         ),
     );
     let text = r.metrics();
-    assert!(text.contains(r#"skein_derive_series_overflow_total{processor="span_metrics"} 1"#), "{text}");
-    assert!(text.contains(r#"skein_derive_series{processor="span_metrics"} 2"#), "{text}");
+    assert!(
+        text.contains(r#"skein_derive_series_overflow_total{processor="span_metrics"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"skein_derive_series{processor="span_metrics"} 2"#),
+        "{text}"
+    );
 }
 
 #[test]

@@ -296,7 +296,10 @@ mod tests {
         assert_eq!(v.trace_id, &[1; 16]);
         assert_eq!(v.span_id, &[2; 8]);
         assert_eq!(v.parent_span_id, &[3; 8]);
-        assert_eq!((v.name, v.kind, v.duration_ns()), ("GET /x", kind::CLIENT, 15));
+        assert_eq!(
+            (v.name, v.kind, v.duration_ns()),
+            ("GET /x", kind::CLIENT, 15)
+        );
         assert_eq!(v.status, STATUS_ERROR);
         assert_eq!(v.peer, Some("payments"), "peer.service ranks first");
         assert!(v.database);

@@ -151,7 +151,13 @@ impl Worker {
             let mut last: Option<(*const u8, usize, Option<u32>)> = None;
             let parsed = wire::for_each_span(&record.payload, |service, span| {
                 spans += 1;
-                if !metrics.observe(service, span.name, span.kind, span.status, span.duration_ns()) {
+                if !metrics.observe(
+                    service,
+                    span.name,
+                    span.kind,
+                    span.status,
+                    span.duration_ns(),
+                ) {
                     overflow += 1;
                 }
                 if !matches!(

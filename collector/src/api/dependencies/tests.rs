@@ -84,9 +84,15 @@ async fn jaeger_shape_and_window() {
     // Last 10 minutes only.
     let uri = format!("/api/dependencies?endTs={}&lookback=600000", r.now_ms);
     let v = r.app.get(&uri).await.json();
-    assert_eq!(v["data"], serde_json::json!([{"parent": "a", "child": "b", "callCount": 2}]));
+    assert_eq!(
+        v["data"],
+        serde_json::json!([{"parent": "a", "child": "b", "callCount": 2}])
+    );
     // A window with nothing in it.
-    let uri = format!("/api/dependencies?endTs={}&lookback=60000", r.now_ms - 30 * 60_000);
+    let uri = format!(
+        "/api/dependencies?endTs={}&lookback=60000",
+        r.now_ms - 30 * 60_000
+    );
     assert_eq!(r.app.get(&uri).await.json()["data"], serde_json::json!([]));
 }
 
@@ -102,12 +108,21 @@ async fn native_counts_errors_and_latency() {
     let edges = v["edges"].as_array().unwrap();
     assert_eq!(edges.len(), 1, "{v}");
     let e = &edges[0];
-    assert_eq!((e["parent"].as_str(), e["child"].as_str()), (Some("a"), Some("b")));
-    assert_eq!((e["call_count"].as_u64(), e["error_count"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(
+        (e["parent"].as_str(), e["child"].as_str()),
+        (Some("a"), Some("b"))
+    );
+    assert_eq!(
+        (e["call_count"].as_u64(), e["error_count"].as_u64()),
+        (Some(2), Some(1))
+    );
     assert_eq!(e["connection_type"], "");
     let p50 = e["latency_p50_ms"].as_f64().unwrap();
     let p99 = e["latency_p99_ms"].as_f64().unwrap();
-    assert!((p50 - 10.0).abs() < 0.6 && (p99 - 30.0).abs() < 1.6, "{p50} {p99}");
+    assert!(
+        (p50 - 10.0).abs() < 0.6 && (p99 - 30.0).abs() < 1.6,
+        "{p50} {p99}"
+    );
     assert_eq!(v["start_unix_nano"].as_u64(), Some(start));
 
     let v = r
@@ -123,14 +138,26 @@ async fn native_counts_errors_and_latency() {
 #[tokio::test]
 async fn bad_parameters_are_400_naming_them() {
     let r = rig();
-    assert_jaeger_error(&r.app.get("/api/dependencies?endTs=soon").await, 400, "endTs");
-    assert_jaeger_error(&r.app.get("/api/dependencies?lookback=-5").await, 400, "lookback");
+    assert_jaeger_error(
+        &r.app.get("/api/dependencies?endTs=soon").await,
+        400,
+        "endTs",
+    );
+    assert_jaeger_error(
+        &r.app.get("/api/dependencies?lookback=-5").await,
+        400,
+        "lookback",
+    );
     assert_jaeger_error(
         &r.app.get("/api/dependencies?endTs=99999999999999999").await,
         400,
         "endTs",
     );
-    assert_native_error(&r.app.get("/api/v1/dependencies?start=yesterday").await, 400, "start");
+    assert_native_error(
+        &r.app.get("/api/v1/dependencies?start=yesterday").await,
+        400,
+        "start",
+    );
     assert_native_error(
         &r.app.get("/api/v1/dependencies?start=200&end=100").await,
         400,
@@ -142,5 +169,9 @@ async fn bad_parameters_are_400_naming_them() {
 async fn turned_off_is_404() {
     let app = app(FakeTraces::default(), FakeLogs::default());
     assert_jaeger_error(&app.get("/api/dependencies").await, 404, "--derive=false");
-    assert_native_error(&app.get("/api/v1/dependencies").await, 404, "--derive=false");
+    assert_native_error(
+        &app.get("/api/v1/dependencies").await,
+        404,
+        "--derive=false",
+    );
 }

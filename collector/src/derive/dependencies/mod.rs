@@ -25,8 +25,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use parking_lot::RwLock;
 
 pub use pairing::{ConnType, Edge};
-pub use store::{EdgeKey, EdgeSummary, Recorded};
 use store::{hour_of, Store, MINUTE_NS};
+pub use store::{EdgeKey, EdgeSummary, Recorded};
 
 use crate::index::{Clock, Lsn};
 

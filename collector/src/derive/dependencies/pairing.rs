@@ -182,8 +182,7 @@ impl Pairer {
                 }
             }
         }
-        let keep_as_parent =
-            side.is_caller() || (side.is_callee() && self.pending < self.cap / 2);
+        let keep_as_parent = side.is_caller() || (side.is_callee() && self.pending < self.cap / 2);
         if keep_as_parent {
             if let Ok(id) = <[u8; 8]>::try_from(span_id) {
                 self.add_parent(now_ms, (trace, id), side, out);

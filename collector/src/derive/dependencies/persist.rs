@@ -62,7 +62,10 @@ pub fn load(dir: &Path, oldest_hour: Hour, store: &mut Store) -> Result<(), Depe
     let entries = std::fs::read_dir(dir).map_err(io(format!("listing {}", dir.display())))?;
     let mut names: HashMap<String, Arc<str>> = HashMap::new();
     let mut intern = |s: String| -> Arc<str> {
-        names.entry(s).or_insert_with_key(|k| Arc::from(k.as_str())).clone()
+        names
+            .entry(s)
+            .or_insert_with_key(|k| Arc::from(k.as_str()))
+            .clone()
     };
     for entry in entries {
         let path = entry

@@ -137,7 +137,11 @@ impl Store {
             .collect()
     }
 
-    fn range(&self, start_ns: u64, end_ns: u64) -> impl Iterator<Item = &HashMap<EdgeKey, EdgeStats>> {
+    fn range(
+        &self,
+        start_ns: u64,
+        end_ns: u64,
+    ) -> impl Iterator<Item = &HashMap<EdgeKey, EdgeStats>> {
         let (from, to) = (start_ns / MINUTE_NS, end_ns / MINUTE_NS);
         // Half-open and never reversed (BTreeMap::range panics on that).
         let end = to.saturating_add(1).max(from);
@@ -179,7 +183,10 @@ impl Store {
     }
 
     /// The minutes of `hour`, for saving.
-    pub fn hour_minutes(&self, hour: Hour) -> impl Iterator<Item = (&Minute, &HashMap<EdgeKey, EdgeStats>)> {
+    pub fn hour_minutes(
+        &self,
+        hour: Hour,
+    ) -> impl Iterator<Item = (&Minute, &HashMap<EdgeKey, EdgeStats>)> {
         self.minutes
             .range(hour * MINUTES_PER_HOUR..(hour + 1) * MINUTES_PER_HOUR)
     }
@@ -211,9 +218,18 @@ mod tests {
     #[test]
     fn window_merges_minutes_and_skips_saved_records() {
         let mut s = Store::new(2);
-        assert_eq!(s.record(key("a", "b"), 10, 1_000_000, false, 5), Recorded::Added);
-        assert_eq!(s.record(key("a", "b"), 11, 3_000_000, true, 6), Recorded::Added);
-        assert_eq!(s.record(key("a", "c"), 11, 1_000_000, false, 6), Recorded::Added);
+        assert_eq!(
+            s.record(key("a", "b"), 10, 1_000_000, false, 5),
+            Recorded::Added
+        );
+        assert_eq!(
+            s.record(key("a", "b"), 11, 3_000_000, true, 6),
+            Recorded::Added
+        );
+        assert_eq!(
+            s.record(key("a", "c"), 11, 1_000_000, false, 6),
+            Recorded::Added
+        );
         assert_eq!(s.record(key("x", "y"), 11, 1, false, 6), Recorded::Overflow);
         let all = s.window(10 * MINUTE_NS, 11 * MINUTE_NS + 1);
         assert_eq!(all.len(), 2);
@@ -225,7 +241,10 @@ mod tests {
         assert!(s.window(20 * MINUTE_NS, 10 * MINUTE_NS).is_empty());
 
         s.saved_lsn.insert(0, 6);
-        assert_eq!(s.record(key("a", "b"), 12, 1, false, 6), Recorded::AlreadySaved);
+        assert_eq!(
+            s.record(key("a", "b"), 12, 1, false, 6),
+            Recorded::AlreadySaved
+        );
         assert_eq!(s.record(key("a", "b"), 12, 1, false, 7), Recorded::Added);
     }
 

@@ -26,7 +26,11 @@ fn side(service: u32, k: i32) -> Side {
 /// Add span `span` (parent `parent`, 0 = root) at `now` ms.
 fn add(p: &mut Pairer, now: u64, span: u8, parent: u8, s: Side) -> Vec<Edge> {
     let mut out = Vec::new();
-    let parent_id = if parent == 0 { vec![] } else { id(parent).to_vec() };
+    let parent_id = if parent == 0 {
+        vec![]
+    } else {
+        id(parent).to_vec()
+    };
     p.add(now, &T, &id(span), &parent_id, s, &mut out);
     out
 }
@@ -35,11 +39,23 @@ fn add(p: &mut Pairer, now: u64, span: u8, parent: u8, s: Side) -> Vec<Edge> {
 fn client_then_server_in_another_batch() {
     let mut p = Pairer::new(100, 10_000);
     assert!(add(&mut p, 0, 1, 0, side(0, kind::CLIENT)).is_empty());
-    let edges = add(&mut p, 5, 2, 1, Side { duration_ns: 30, ..side(1, kind::SERVER) });
+    let edges = add(
+        &mut p,
+        5,
+        2,
+        1,
+        Side {
+            duration_ns: 30,
+            ..side(1, kind::SERVER)
+        },
+    );
     assert_eq!(edges.len(), 1);
     let e = edges[0];
     assert_eq!((e.client, e.server, e.conn), (0, 1, ConnType::Direct));
-    assert_eq!((e.client_ns, e.server_ns, e.failed), (Some(50), Some(30), false));
+    assert_eq!(
+        (e.client_ns, e.server_ns, e.failed),
+        (Some(50), Some(30), false)
+    );
     // The client span is consumed: nothing expires as a virtual node later.
     let mut out = Vec::new();
     p.expire(60_000, &mut out);
@@ -50,18 +66,37 @@ fn client_then_server_in_another_batch() {
 #[test]
 fn server_arriving_before_its_client_waits() {
     let mut p = Pairer::new(100, 10_000);
-    let err = Side { error: true, ..side(1, kind::SERVER) };
+    let err = Side {
+        error: true,
+        ..side(1, kind::SERVER)
+    };
     assert!(add(&mut p, 0, 2, 1, err).is_empty());
-    assert_eq!(p.pending(), 2, "waiting child + the server span as a parent");
+    assert_eq!(
+        p.pending(),
+        2,
+        "waiting child + the server span as a parent"
+    );
     let edges = add(&mut p, 9_000, 1, 0, side(0, kind::CLIENT));
     assert_eq!(edges.len(), 1);
-    assert!(edges[0].failed, "an error on the server side fails the call");
+    assert!(
+        edges[0].failed,
+        "an error on the server side fails the call"
+    );
 }
 
 #[test]
 fn client_error_counts_as_failed_call() {
     let mut p = Pairer::new(100, 10_000);
-    add(&mut p, 0, 1, 0, Side { error: true, ..side(0, kind::CLIENT) });
+    add(
+        &mut p,
+        0,
+        1,
+        0,
+        Side {
+            error: true,
+            ..side(0, kind::CLIENT)
+        },
+    );
     assert!(add(&mut p, 0, 2, 1, side(1, kind::SERVER))[0].failed);
 }
 
@@ -73,8 +108,15 @@ fn server_to_server_needs_different_services() {
     assert_eq!(edges.len(), 1);
     assert_eq!(edges[0].client_ns, None, "no client span");
     assert_eq!(edges[0].latency_ns(), 50);
-    assert!(add(&mut p, 0, 3, 1, side(0, kind::SERVER)).is_empty(), "same service");
-    assert_eq!(add(&mut p, 0, 4, 1, side(2, kind::SERVER)).len(), 1, "a second callee");
+    assert!(
+        add(&mut p, 0, 3, 1, side(0, kind::SERVER)).is_empty(),
+        "same service"
+    );
+    assert_eq!(
+        add(&mut p, 0, 4, 1, side(2, kind::SERVER)).len(),
+        1,
+        "a second callee"
+    );
 }
 
 #[test]
@@ -97,8 +139,28 @@ fn internal_children_are_not_calls() {
 #[test]
 fn unmatched_client_with_peer_becomes_virtual_node_after_wait() {
     let mut p = Pairer::new(100, 10_000);
-    add(&mut p, 0, 1, 0, Side { peer: Some(9), ..side(0, kind::CLIENT) });
-    add(&mut p, 0, 2, 0, Side { peer: Some(8), database: true, error: true, ..side(0, kind::CLIENT) });
+    add(
+        &mut p,
+        0,
+        1,
+        0,
+        Side {
+            peer: Some(9),
+            ..side(0, kind::CLIENT)
+        },
+    );
+    add(
+        &mut p,
+        0,
+        2,
+        0,
+        Side {
+            peer: Some(8),
+            database: true,
+            error: true,
+            ..side(0, kind::CLIENT)
+        },
+    );
     add(&mut p, 0, 3, 0, side(0, kind::CLIENT));
     let mut out = Vec::new();
     p.expire(9_999, &mut out);
