@@ -85,6 +85,12 @@ pub struct Args {
     /// Correct clock skew between services in trace views (false: show times as sent) [default: true]
     #[arg(long, env = "SKEIN_CLOCK_SKEW_ADJUST", num_args = 0..=1, default_missing_value = "true")]
     pub clock_skew_adjust: Option<bool>,
+    /// Compute the dependency graph and span RED metrics from ingested spans [default: true]
+    #[arg(long, env = "SKEIN_DERIVE", num_args = 0..=1, default_missing_value = "true")]
+    pub derive: Option<bool>,
+    /// Most label sets per derived metric family (span metrics, service graph) and edges per minute; beyond it spans are counted in skein_derive_series_overflow_total [default: 10000]
+    #[arg(long, env = "SKEIN_MAX_SERIES")]
+    pub max_series: Option<u64>,
 }
 
 /// The optional TOML file: the same keys as the flags, unknown keys rejected.
@@ -110,6 +116,8 @@ struct FileConfig {
     log_level: Option<String>,
     debug_endpoints: Option<bool>,
     clock_skew_adjust: Option<bool>,
+    derive: Option<bool>,
+    max_series: Option<u64>,
 }
 
 /// A size in a TOML file: a number of bytes or a string like `"16MiB"`.
@@ -165,6 +173,10 @@ pub struct Config {
     pub debug_endpoints: bool,
     /// Correct clock skew between services when assembling traces.
     pub clock_skew_adjust: bool,
+    /// Dependency graph and span metrics on (`--derive`).
+    pub derive: bool,
+    /// `--max-series`.
+    pub max_series: usize,
 }
 
 impl Config {
@@ -284,6 +296,11 @@ impl Config {
             return Err(err("index_memory", "must be between 16MiB and 4GiB".into()));
         }
 
+        let max_series = a.max_series.or(f.max_series).unwrap_or(10_000);
+        if !(1..=10_000_000).contains(&max_series) {
+            return Err(err("max_series", "must be between 1 and 10000000".into()));
+        }
+
         let tls = match (a.tls_cert.or(f.tls_cert), a.tls_key.or(f.tls_key)) {
             (Some(cert), Some(key)) => Some(TlsConfig { cert, key }),
             (None, None) => None,
@@ -340,6 +357,8 @@ impl Config {
                 .unwrap_or_else(|| "info".to_string()),
             debug_endpoints: a.debug_endpoints.or(f.debug_endpoints).unwrap_or(false),
             clock_skew_adjust: a.clock_skew_adjust.or(f.clock_skew_adjust).unwrap_or(true),
+            derive: a.derive.or(f.derive).unwrap_or(true),
+            max_series: max_series as usize,
         })
     }
 }
@@ -555,6 +574,32 @@ mod tests {
         let c = parse(&["--config", path.to_str().unwrap()]).unwrap();
         assert!(!c.clock_skew_adjust);
         assert!(parse(&["--clock-skew-adjust=maybe"]).is_err());
+    }
+
+    #[test]
+    fn derive_and_max_series() {
+        let c = parse(&[]).unwrap();
+        assert!(c.derive);
+        assert_eq!(c.max_series, 10_000);
+        let c = parse(&["--derive=false", "--max-series=50"]).unwrap();
+        assert!(!c.derive);
+        assert_eq!(c.max_series, 50);
+        for bad in ["--max-series=0", "--max-series=-1", "--max-series=lots"] {
+            let e = parse(&[bad]).unwrap_err().to_string();
+            assert!(
+                e.contains("max_series") || e.contains("max-series"),
+                "{bad}: {e}"
+            );
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("skein.toml");
+        std::fs::write(&path, "max_series = 7\nderive = false\n").unwrap();
+        let c = parse(&["--config", path.to_str().unwrap()]).unwrap();
+        assert_eq!((c.max_series, c.derive), (7, false));
+        std::env::set_var("SKEIN_MAX_SERIES", "9");
+        let env = parse(&[]);
+        std::env::remove_var("SKEIN_MAX_SERIES");
+        assert_eq!(env.unwrap().max_series, 9);
     }
 
     #[test]

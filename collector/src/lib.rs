@@ -8,6 +8,7 @@
 //! index/   WAL → tantivy indexer, time partitions, retention, searches (the only tantivy user)
 //! query/   the storage seam: query types and the `TraceStore`/`LogStore` traits
 //! traces/  trace assembly: tree, orphans, clock skew, critical path, compare
+//! derive/  from WAL span records: dependency graph (per-minute edges), span RED and service-graph metrics
 //! api/     HTTP: Jaeger query API, native `/api/v1` API, `/metrics`
 //! ```
 //!
@@ -18,6 +19,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod derive;
 pub mod index;
 pub mod ingest;
 pub mod pipeline;

@@ -2,13 +2,16 @@
 //! that feed it) and runs it until shut down.
 //!
 //! Data flow, in the order the code below builds it:
-//! `wal` (open, repair, replay position) → `index` (open partitions, start the
-//! indexer thread that reads the WAL) → `ingest` (OTLP gRPC + HTTP receivers
-//! appending to the WAL) → `api` (queries over the index, `/metrics`).
+//! `wal` (open, repair, replay position) → `index` (open partitions) →
+//! `derive` (dependency graph + span metrics worker) → the indexer thread
+//! that reads the WAL, also handing span records to `derive` through
+//! `pipeline/derive_tap.rs` → `ingest` (OTLP gRPC + HTTP receivers
+//! appending to the WAL) → `api` (queries over the index and the graph,
+//! `/metrics`).
 //!
 //! Shutdown runs front to back: stop accepting, finish in-flight requests,
 //! close the WAL (its last group is fsynced and answered), let the indexer
-//! commit and checkpoint, exit. This module owns no logic of its own beyond
+//! commit and checkpoint, let the derive worker drain and save, exit. This module owns no logic of its own beyond
 //! that order and the listeners' sockets.
 
 use std::net::SocketAddr;
@@ -22,12 +25,14 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::derive::{self, DeriveConfig, DeriveRunning};
 use crate::index::{self, IndexConfig};
 use crate::ingest::{self, IngestMetrics, Ingestor, Limits};
 use crate::telemetry::Registry;
 use crate::wal::{Wal, WalConfig, WalMetrics};
 use crate::{api, auth, tls};
 
+mod derive_tap;
 mod wal_source;
 
 /// How long in-flight requests get to finish after a shutdown signal.
@@ -59,6 +64,8 @@ pub enum StartError {
     Tls(#[from] tls::TlsError),
     #[error("{0}")]
     Auth(#[from] auth::AuthError),
+    #[error("starting the dependency graph and span metrics: {0}")]
+    Derive(#[from] derive::DeriveError),
 }
 
 /// A running collector: its bound addresses and the handles to stop it.
@@ -74,6 +81,7 @@ pub struct Running {
     indexer: std::thread::JoinHandle<Result<(), index::IndexError>>,
     /// `flock` on `<data-dir>/LOCK`, held for the life of the process.
     _data_dir_lock: std::fs::File,
+    derive: Option<DeriveRunning>,
 }
 
 /// Open storage, start the indexer and every listener. Each listener logs
@@ -112,11 +120,33 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         WalMetrics::register(&registry)?,
     )?;
 
+    // 2b. Derived data (dependency graph, span RED metrics): a worker fed by
+    // the indexer's reads of the WAL, so it sees durable records in order and
+    // again after a crash; the WAL is trimmed only past what the saved graph
+    // covers (see pipeline/derive_tap.rs and derive/mod.rs).
+    let source = wal_source::WalSource::new(reader, wal.clone());
     let indexer_stop = CancellationToken::new();
-    let (indexer_control, indexer) = storage.indexer.spawn(
-        wal_source::WalSource::new(reader, wal.clone()),
-        indexer_stop.clone(),
-    )?;
+    let (derived, derive_running, (indexer_control, indexer)) = if config.derive {
+        let gate = derive_tap::CheckpointGate::new(wal.clone());
+        let (saved, stopped) = (gate.clone(), gate.clone());
+        let (derived, feed, running) = derive::start(
+            DeriveConfig::new(
+                config.data_dir.join("derived"),
+                config.retention,
+                config.max_series,
+            ),
+            &registry,
+            Arc::new(index::SystemClock),
+            Box::new(move |lsn| saved.derived_saved(lsn)),
+            Box::new(move || stopped.derived_stopped()),
+        )?;
+        let tap = derive_tap::DeriveTap::new(source, feed, gate);
+        let spawned = storage.indexer.spawn(tap, indexer_stop.clone())?;
+        (Some(derived), Some(running), spawned)
+    } else {
+        let spawned = storage.indexer.spawn(source, indexer_stop.clone())?;
+        (None, None, spawned)
+    };
 
     // 3. Ingest: OTLP receivers appending to the WAL.
     let ingestor = Ingestor::new(
@@ -169,8 +199,12 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         storage.logs.clone(),
         registry.clone(),
     )?
-    .with_trace_settings(crate::traces::TraceSettings {
-        clock_skew_adjust: config.clock_skew_adjust,
+    .with_extra(api::ApiExtra {
+        traces: crate::traces::TraceSettings {
+            clock_skew_adjust: config.clock_skew_adjust,
+        },
+        derived,
+        ..Default::default()
     });
     let read_tokens = match &config.auth {
         Some(a) if a.read => tokens.clone(),
@@ -210,6 +244,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         indexer_stop,
         indexer,
         _data_dir_lock: data_dir_lock,
+        derive: derive_running,
     })
 }
 
@@ -236,6 +271,10 @@ impl Running {
                     "the indexer thread panicked".into(),
                 ))
             }
+        }
+        if let Some(derive) = self.derive {
+            // The indexer (the only feeder) is gone: drain, save, stop.
+            let _ = tokio::task::spawn_blocking(move || derive.stop()).await;
         }
         tracing::info!("shutdown complete");
         Ok(())

@@ -16,10 +16,12 @@
 //! every wait is a poll with a deadline ([`wait_until`], [`wait_for`]).
 
 pub mod api;
+pub mod calls;
 pub mod chain;
 pub mod chains;
 pub mod collector;
 pub mod otlp;
+pub mod prometheus;
 pub mod python;
 pub mod stream;
 

@@ -17,6 +17,7 @@
 //! logs.rs       GET /api/v1/logs
 //! search/       GET /api/v1/traces?q= (the trace search language)
 //! traces/       GET /api/v1/traces/{trace_id}, /api/v1/traces/compare
+//! dependencies.rs  GET /api/dependencies (Jaeger), GET /api/v1/dependencies
 //! ops.rs        /metrics, /healthz, /readyz
 //! ```
 //!
@@ -26,6 +27,7 @@
 //! `read_routes().layer(auth).merge(ops_routes()).with_state(state)`.
 
 pub mod anyvalue;
+pub mod dependencies;
 pub mod duration;
 pub mod error;
 pub mod jaeger;
@@ -105,6 +107,9 @@ pub struct ApiExtra {
     pub readiness: Readiness,
     /// Trace assembly settings (clock-skew correction on by default).
     pub traces: crate::traces::TraceSettings,
+    /// The dependency graph (`None` with `--derive=false`: the dependency
+    /// endpoints then answer 404).
+    pub derived: Option<crate::derive::Derived>,
 }
 
 /// A shared ready flag: `/readyz` answers 503 while it is false (e.g. during
@@ -141,6 +146,7 @@ pub fn router(state: ApiState) -> Router {
 /// 404 for unknown `/api/…` paths: the ones `--auth-read` protects.
 pub fn read_routes() -> Router<ApiState> {
     jaeger::routes()
+        .merge(dependencies::routes())
         .route(logs::LOGS, get(logs::search))
         .route(search::TRACES, get(search::search))
         .merge(traces::routes())

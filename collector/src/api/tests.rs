@@ -90,9 +90,9 @@ async fn router_merges_and_read_routes_take_a_layer() {
     let app = app(FakeTraces::default(), FakeLogs::default());
     // Extra routes merge into the plain router, including under /api.
     let merged = super::router(app.state.clone())
-        .merge(Router::new().route("/api/dependencies", get(|| async { "deps" })));
+        .merge(Router::new().route("/api/extension", get(|| async { "ext" })));
     let req = Request::builder()
-        .uri("/api/dependencies")
+        .uri("/api/extension")
         .body(Body::empty())
         .expect("request");
     let resp = merged.clone().oneshot(req).await.expect("infallible");
