@@ -6,6 +6,8 @@
 //!   loading a data set through OTLP.
 //! - `reference decode|tantivy`: the baselines ingest is compared against.
 //! - `disk`: bytes per span of a collector data dir.
+//! - `registry`: many instances renewing leases; heartbeat latency, expiry
+//!   detection delay, memory per instance.
 //!
 //! Every subcommand prints a short report, or one JSON object with `--json`.
 
@@ -17,6 +19,7 @@ mod ingest;
 mod mock;
 mod query;
 mod reference;
+mod registry;
 mod report;
 
 use anyhow::{Context, Result};
@@ -51,6 +54,8 @@ enum Cmd {
     Reference(reference::Cmd),
     /// Bytes per span on disk for a collector data dir.
     Disk(disk::Args),
+    /// Registry load: instances renewing leases, expiry timing, memory.
+    Registry(registry::Args),
 }
 
 fn runtime(threads: usize) -> Result<tokio::runtime::Runtime> {
@@ -76,6 +81,9 @@ fn main() -> Result<()> {
             report::emit(&reference::tantivy(args)?, json)
         }
         Cmd::Disk(args) => report::emit(&disk::measure(&args.data_dir, args.spans)?, json),
+        Cmd::Registry(args) => {
+            report::emit(&runtime(cli.threads)?.block_on(registry::run(args))?, json)
+        }
     }
 }
 

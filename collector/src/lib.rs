@@ -8,6 +8,7 @@
 //! index/   WAL → tantivy indexer, time partitions, retention, searches (the only tantivy user)
 //! query/   the storage seam: query types and the `TraceStore`/`LogStore` traits
 //! api/     HTTP: Jaeger query API, native `/api/v1` API, `/metrics`
+//! registry/ service registry: leases, revisions, watch, expiry, etcd source
 //! ```
 //!
 //! `config` turns flags/env/TOML into a validated [`config::Config`]; `pipeline`
@@ -21,6 +22,7 @@ pub mod index;
 pub mod ingest;
 pub mod pipeline;
 pub mod query;
+pub mod registry;
 pub mod telemetry;
 pub mod tls;
 pub mod wal;

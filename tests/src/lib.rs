@@ -18,8 +18,10 @@
 pub mod api;
 pub mod chain;
 pub mod collector;
+pub mod etcd;
 pub mod otlp;
 pub mod python;
+pub mod registry;
 pub mod stream;
 
 use std::time::{Duration, Instant};

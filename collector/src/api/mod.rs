@@ -16,6 +16,7 @@
 //! jaeger/       Jaeger API: model, convert, params, handlers
 //! logs.rs       GET /api/v1/logs
 //! ops.rs        /metrics, /healthz, /readyz
+//! registry/     /api/v1/registry: heartbeat, instances, services, watch (own state)
 //! ```
 //!
 //! Wiring: `router(state)` is a plain `Router` (no fallback), so the pipeline
@@ -31,6 +32,7 @@ pub mod logs;
 pub mod metrics;
 pub mod ops;
 pub mod params;
+pub mod registry;
 pub mod timestamp;
 
 #[cfg(test)]
