@@ -78,7 +78,9 @@ impl Report for RegistryReport {
     fn human(&self) -> String {
         let rss = self
             .rss_bytes_per_instance
-            .map_or("not measured (no --pid)".to_string(), |b| format!("{b:.0} B"));
+            .map_or("not measured (no --pid)".to_string(), |b| {
+                format!("{b:.0} B")
+            });
         format!(
             "registry: {} instances\n  register   {}/s  {}\n  renew      {}/s of {}/s target  {}\n  errors     {}\n  expiry     {}/{} expired, {} false  delay {}\n  memory     {} per instance (RSS delta)\n  machine    {}\n",
             thousands(self.instances as f64),
@@ -126,7 +128,13 @@ impl Shared {
 
     async fn beat(&self, i: u64, rev: u64) -> Option<Duration> {
         let start = Instant::now();
-        let ok = match self.client.post(&self.url).json(&self.body(i, rev)).send().await {
+        let ok = match self
+            .client
+            .post(&self.url)
+            .json(&self.body(i, rev))
+            .send()
+            .await
+        {
             Ok(r) => r.status().is_success(),
             Err(_) => false,
         };
@@ -140,7 +148,10 @@ impl Shared {
 }
 
 pub async fn run(args: Args) -> Result<RegistryReport> {
-    ensure!(args.instances > 0 && args.expire <= args.instances, "--expire must be at most --instances");
+    ensure!(
+        args.instances > 0 && args.expire <= args.instances,
+        "--expire must be at most --instances"
+    );
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
         .timeout(Duration::from_secs(30))
@@ -230,8 +241,15 @@ pub async fn run(args: Args) -> Result<RegistryReport> {
     let (mut expired, mut false_expiries) = (0, 0);
     let mut from = window_start_rev;
     loop {
-        let url = format!("{base}/api/v1/registry/watch?from_revision={from}&timeout=1ms&limit=10000");
-        let v: Value = client.get(&url).send().await?.json().await.context("watch answer")?;
+        let url =
+            format!("{base}/api/v1/registry/watch?from_revision={from}&timeout=1ms&limit=10000");
+        let v: Value = client
+            .get(&url)
+            .send()
+            .await?
+            .json()
+            .await
+            .context("watch answer")?;
         let events = v["events"].as_array().cloned().unwrap_or_default();
         if events.is_empty() {
             break;
@@ -253,7 +271,10 @@ pub async fn run(args: Args) -> Result<RegistryReport> {
             }
             let at = e["at_unix_ms"].as_u64().unwrap_or(0);
             if let Some(deadline) = e["prev"]["expires_at_unix_ms"].as_u64() {
-                report::record(&mut delays, Duration::from_millis(at.saturating_sub(deadline)));
+                report::record(
+                    &mut delays,
+                    Duration::from_millis(at.saturating_sub(deadline)),
+                );
             }
         }
     }
@@ -261,7 +282,8 @@ pub async fn run(args: Args) -> Result<RegistryReport> {
         instances: args.instances,
         register_per_s: args.instances as f64 / register_secs,
         register,
-        renew_target_per_s: 1.0 / per_beat * (args.instances - args.expire) as f64 / args.instances as f64,
+        renew_target_per_s: 1.0 / per_beat * (args.instances - args.expire) as f64
+            / args.instances as f64,
         renew_per_s: heartbeat.count as f64 / renew_secs,
         heartbeat,
         errors: shared.errors.load(Ordering::Relaxed),
@@ -281,7 +303,9 @@ async fn revision(client: &reqwest::Client, base: &str) -> Result<u64> {
         .await?
         .json()
         .await?;
-    v["revision"].as_u64().context("watch answer without a revision")
+    v["revision"]
+        .as_u64()
+        .context("watch answer without a revision")
 }
 
 fn lock(h: &Mutex<Histogram<u64>>) -> std::sync::MutexGuard<'_, Histogram<u64>> {

@@ -92,7 +92,11 @@ pub struct Args {
     #[arg(long, env = "SKEIN_REGISTRY_MAX_INSTANCES")]
     pub registry_max_instances: Option<usize>,
     /// etcd endpoint to mirror leased service keys from (repeatable; env: comma-separated)
-    #[arg(long = "etcd-endpoint", env = "SKEIN_ETCD_ENDPOINT", value_delimiter = ',')]
+    #[arg(
+        long = "etcd-endpoint",
+        env = "SKEIN_ETCD_ENDPOINT",
+        value_delimiter = ','
+    )]
     pub etcd_endpoint: Vec<String>,
     /// Key prefix under which services register in etcd [default: /services/]
     #[arg(long, env = "SKEIN_ETCD_PREFIX")]
@@ -404,8 +408,13 @@ fn registry_settings(
             format!("'{text}' is not a duration (e.g. 24h, 7d): {e}"),
         )
     })?;
-    if expired_retention < Duration::from_secs(60) || expired_retention > Duration::from_secs(366 * 86400) {
-        return Err(err("expired_retention", "must be between 1m and 366d".into()));
+    if expired_retention < Duration::from_secs(60)
+        || expired_retention > Duration::from_secs(366 * 86400)
+    {
+        return Err(err(
+            "expired_retention",
+            "must be between 1m and 366d".into(),
+        ));
     }
     let watch_history = a.watch_history.unwrap_or(10_000);
     if !(1..=10_000_000).contains(&watch_history) {
@@ -666,7 +675,10 @@ mod tests {
         assert_eq!(c.registry.expired_retention, Duration::from_secs(7200));
         assert_eq!(c.registry.etcd_endpoints.len(), 2);
         assert_eq!(c.registry.etcd_prefix, "/reg/");
-        assert_eq!((c.registry.watch_history, c.registry.max_instances), (50, 10));
+        assert_eq!(
+            (c.registry.watch_history, c.registry.max_instances),
+            (50, 10)
+        );
         for (flag, key) in [
             ("--expired-retention=soon", "expired_retention"),
             ("--expired-retention=1s", "expired_retention"),

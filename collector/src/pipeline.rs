@@ -205,11 +205,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         ))
         .merge(api::ops_routes())
         .with_state(api_state)
-        .merge(
-            api::registry::read_routes(registry_api.clone()).layer(
-                axum::middleware::from_fn_with_state(read_tokens, auth::check_bearer),
-            ),
-        )
+        .merge(api::registry::read_routes(registry_api.clone()).layer(
+            axum::middleware::from_fn_with_state(read_tokens, auth::check_bearer),
+        ))
         .merge(auth::require_write(
             api::registry::write_routes(registry_api),
             tokens.clone(),

@@ -125,7 +125,10 @@ impl RegistryClient {
         Self::answer(
             self.client
                 .get(&url)
-                .query(&[("from_revision", from.to_string().as_str()), ("timeout", timeout)])
+                .query(&[
+                    ("from_revision", from.to_string().as_str()),
+                    ("timeout", timeout),
+                ])
                 .send()
                 .unwrap_or_else(|e| panic!("GET {url}: {e}")),
         )

@@ -26,7 +26,10 @@ fn an_instance_that_stops_renewing_expires_within_3s_and_a_replay_does_not_reviv
         r.state("checkout", "co-1").as_deref() == Some("expired")
     });
     let took = last.elapsed();
-    assert!(took >= Duration::from_millis(1900), "expired too early: {took:?}");
+    assert!(
+        took >= Duration::from_millis(1900),
+        "expired too early: {took:?}"
+    );
     let v = r.instance("checkout", "co-1").unwrap();
     assert!(v["expired_at_unix_ms"].as_u64().is_some(), "{v}");
     let expired_rev = v["mod_revision"].as_u64().unwrap();
@@ -35,7 +38,10 @@ fn an_instance_that_stops_renewing_expires_within_3s_and_a_replay_does_not_reviv
     // the instance stays expired with nothing changed.
     let (s, body) = r.heartbeat("checkout", "co-1", "2s", 2);
     assert_eq!(s, 409, "{body}");
-    assert_eq!(body, json!({"error": "stale heartbeat revision", "last_accepted": 3}));
+    assert_eq!(
+        body,
+        json!({"error": "stale heartbeat revision", "last_accepted": 3})
+    );
     let v = r.instance("checkout", "co-1").unwrap();
     assert_eq!(v["state"], "expired");
     assert_eq!(v["mod_revision"].as_u64(), Some(expired_rev));
@@ -47,9 +53,19 @@ fn an_instance_that_stops_renewing_expires_within_3s_and_a_replay_does_not_reviv
     assert_eq!(v["create_revision"], back["revision"]);
     assert_eq!(v["restarts_last_hour"], 1);
     let m = r.metrics();
-    assert_eq!(metric(&m, "skein_registry_restarts_total"), Some(1.0), "{m}");
-    assert_eq!(metric(&m, "skein_registry_heartbeats_total{result=\"stale\"}"), Some(1.0));
-    assert_eq!(metric(&m, "skein_registry_instances{state=\"alive\"}"), Some(1.0));
+    assert_eq!(
+        metric(&m, "skein_registry_restarts_total"),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(
+        metric(&m, "skein_registry_heartbeats_total{result=\"stale\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&m, "skein_registry_instances{state=\"alive\"}"),
+        Some(1.0)
+    );
     assert!(metric(&m, "skein_registry_revision").unwrap() >= 3.0);
 }
 
@@ -58,12 +74,30 @@ fn bad_heartbeats_get_400_naming_the_field() {
     let c = Collector::start(&[]);
     let r = client(&c);
     for (body, field) in [
-        (json!({"instance": "a", "ttl": "5s", "heartbeat_revision": 1}), "service"),
-        (json!({"service": "s", "ttl": "5s", "heartbeat_revision": 1}), "instance"),
-        (json!({"service": "s", "instance": "a", "ttl": "999ms", "heartbeat_revision": 1}), "ttl"),
-        (json!({"service": "s", "instance": "a", "ttl": "61m", "heartbeat_revision": 1}), "ttl"),
-        (json!({"service": "s", "instance": "a", "ttl": "5s"}), "heartbeat_revision"),
-        (json!({"service": "s", "instance": "a", "ttl": "5s", "heartbeat_revision": 1, "health": "ok"}), "health"),
+        (
+            json!({"instance": "a", "ttl": "5s", "heartbeat_revision": 1}),
+            "service",
+        ),
+        (
+            json!({"service": "s", "ttl": "5s", "heartbeat_revision": 1}),
+            "instance",
+        ),
+        (
+            json!({"service": "s", "instance": "a", "ttl": "999ms", "heartbeat_revision": 1}),
+            "ttl",
+        ),
+        (
+            json!({"service": "s", "instance": "a", "ttl": "61m", "heartbeat_revision": 1}),
+            "ttl",
+        ),
+        (
+            json!({"service": "s", "instance": "a", "ttl": "5s"}),
+            "heartbeat_revision",
+        ),
+        (
+            json!({"service": "s", "instance": "a", "ttl": "5s", "heartbeat_revision": 1, "health": "ok"}),
+            "health",
+        ),
     ] {
         let (s, v) = r.heartbeat_raw(&body);
         assert_eq!(s, 400, "{body}: {v}");
@@ -124,9 +158,11 @@ fn watch_returns_complete_ordered_events_and_410_when_compacted() {
     // SSE from revision 5: the backlog, then a live event.
     let base = c.http_base();
     let sse = std::thread::spawn(move || RegistryClient::new(base).sse(5, 4));
-    wait_until(Duration::from_secs(10), "the SSE watcher to connect", || {
-        metric(&r.metrics(), "skein_registry_watchers") == Some(1.0)
-    });
+    wait_until(
+        Duration::from_secs(10),
+        "the SSE watcher to connect",
+        || metric(&r.metrics(), "skein_registry_watchers") == Some(1.0),
+    );
     r.heartbeat_ok("cart", "live", "30s", 1);
     let got = sse.join().unwrap();
     let ids: Vec<u64> = got.iter().map(|(id, _, _)| *id).collect();
@@ -155,7 +191,11 @@ fn spans_from_an_instance_are_recorded_as_data_plane_traffic() {
     assert!(r.instance("orders", "orders-7").unwrap()["last_traffic_unix_ms"].is_null());
     let mut req = otlp::traces(
         "orders",
-        vec![otlp::span(&otlp::new_trace_id(), &otlp::new_span_id(), "GET /o")],
+        vec![otlp::span(
+            &otlp::new_trace_id(),
+            &otlp::new_span_id(),
+            "GET /o",
+        )],
     );
     if let Some(res) = req.resource_spans[0].resource.as_mut() {
         res.attributes

@@ -50,7 +50,10 @@ fn restart_after_sigkill_keeps_revisions_and_raises_no_expiry() {
         let (s, v) = r.services(&[]);
         assert_eq!(s, 200);
         let svc = &v["services"][0];
-        assert_eq!(svc["expired"], 0, "an instance expired after the restart: {v}");
+        assert_eq!(
+            svc["expired"], 0,
+            "an instance expired after the restart: {v}"
+        );
         assert_eq!(svc["alive"].as_u64(), Some(N as u64));
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -58,7 +61,10 @@ fn restart_after_sigkill_keeps_revisions_and_raises_no_expiry() {
     renewer.join().unwrap();
     assert_eq!(r.revision(), before, "renewals are not revisions");
     let m = r.metrics();
-    assert_eq!(metric(&m, "skein_registry_instances{state=\"expired\"}"), Some(0.0));
+    assert_eq!(
+        metric(&m, "skein_registry_instances{state=\"expired\"}"),
+        Some(0.0)
+    );
     assert_eq!(metric(&m, "skein_registry_revision"), Some(before as f64));
     // A membership change after the restart takes the next revision.
     let reply = r.heartbeat_ok("fleet", "newcomer", "3s", 1);
@@ -68,7 +74,12 @@ fn restart_after_sigkill_keeps_revisions_and_raises_no_expiry() {
     assert_eq!(s, 200);
     assert_eq!(v["events"].as_array().map(Vec::len), Some(N + 1));
     // Stopped renewing: they do expire (the fresh TTL was only a grace).
-    wait_until(Duration::from_secs(10), "the fleet to expire once renewals stop", || {
-        r.services(&[("service", "fleet")]).1["services"][0]["expired"].as_u64() == Some(N as u64 + 1)
-    });
+    wait_until(
+        Duration::from_secs(10),
+        "the fleet to expire once renewals stop",
+        || {
+            r.services(&[("service", "fleet")]).1["services"][0]["expired"].as_u64()
+                == Some(N as u64 + 1)
+        },
+    );
 }

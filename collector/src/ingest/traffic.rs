@@ -73,6 +73,7 @@ mod tests {
                         value: Some(AnyValue {
                             value: Some(Value::StringValue(id.into())),
                         }),
+                        ..Default::default()
                     })
                     .into_iter()
                     .collect(),

@@ -163,7 +163,11 @@ async fn resync(
         settle(registry, &service, &instance, expired, lease).await?;
     }
     registry.set_etcd_revision(rev).await?;
-    tracing::info!(revision = rev, keys = resp.kvs().len(), "etcd source synchronised");
+    tracing::info!(
+        revision = rev,
+        keys = resp.kvs().len(),
+        "etcd source synchronised"
+    );
     Ok(rev)
 }
 
@@ -185,7 +189,10 @@ async fn apply_put(
         let granted = client.lease_time_to_live(lease, None).await?.granted_ttl();
         ttl_ms = u32::try_from(granted.max(0).saturating_mul(1000)).unwrap_or(u32::MAX);
     }
-    metadata.insert(KEY_KEY.into(), String::from_utf8_lossy(kv.key()).into_owned());
+    metadata.insert(
+        KEY_KEY.into(),
+        String::from_utf8_lossy(kv.key()).into_owned(),
+    );
     let hb = Heartbeat {
         service,
         instance,
@@ -196,7 +203,11 @@ async fn apply_put(
         health: Health::Passing,
         source: Source::Etcd,
     };
-    registry.metrics().etcd_events.with_label_values(&["put"]).inc();
+    registry
+        .metrics()
+        .etcd_events
+        .with_label_values(&["put"])
+        .inc();
     match registry.heartbeat(hb).await {
         Ok(_) | Err(RegistryError::Stale { .. }) => Ok(()),
         Err(RegistryError::Full { max }) => {
@@ -237,11 +248,18 @@ async fn settle(
     lease: i64,
 ) -> Result<(), EtcdError> {
     let (label, reason) = if expired {
-        ("expired", format!("etcd lease {lease:x} expired or was revoked"))
+        (
+            "expired",
+            format!("etcd lease {lease:x} expired or was revoked"),
+        )
     } else {
         ("deleted", "etcd key deleted".to_string())
     };
-    registry.metrics().etcd_events.with_label_values(&[label]).inc();
+    registry
+        .metrics()
+        .etcd_events
+        .with_label_values(&[label])
+        .inc();
     registry
         .etcd_removed(service, instance, expired, &reason)
         .await
@@ -260,7 +278,9 @@ async fn lease_gone(client: &mut Client, lease: i64) -> Result<bool, EtcdError> 
 /// after the service is its own single instance.
 pub fn split_key(cfg: &EtcdConfig, key: &[u8]) -> Option<(String, String)> {
     let key = String::from_utf8_lossy(key);
-    let rest = key.strip_prefix(cfg.prefix.as_str())?.trim_start_matches('/');
+    let rest = key
+        .strip_prefix(cfg.prefix.as_str())?
+        .trim_start_matches('/');
     let (service, instance) = match rest.split_once('/') {
         Some((s, i)) if !i.is_empty() => (s, i),
         Some((s, _)) => (s, s),
@@ -363,7 +383,8 @@ mod tests {
         assert_eq!(md.get("zone").map(String::as_str), Some("eu-1"));
         assert_eq!(md.get("weight").map(String::as_str), Some("3"));
         assert_eq!(md.get("version").map(String::as_str), Some("v2"));
-        let (addr, _) = parse_value(br#"{"name":"m","nodes":[{"id":"n1","address":"10.0.0.3:1"}]}"#);
+        let (addr, _) =
+            parse_value(br#"{"name":"m","nodes":[{"id":"n1","address":"10.0.0.3:1"}]}"#);
         assert_eq!(addr, "10.0.0.3:1");
     }
 }

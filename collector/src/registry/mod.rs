@@ -278,8 +278,11 @@ impl Registry {
                     return Err(e);
                 }
             };
-            let (service, instance, hb_rev) =
-                (hb.service.clone(), hb.instance.clone(), hb.heartbeat_revision);
+            let (service, instance, hb_rev) = (
+                hb.service.clone(),
+                hb.instance.clone(),
+                hb.heartbeat_revision,
+            );
             let (reply, event) = match g.state.heartbeat(hb, now) {
                 Ok(r) => r,
                 Err(e) => {
@@ -419,7 +422,10 @@ impl Registry {
             }
         }
         if !purged.is_empty() {
-            tracing::info!(count = purged.len(), "registry: purged instances past --expired-retention");
+            tracing::info!(
+                count = purged.len(),
+                "registry: purged instances past --expired-retention"
+            );
             self.update_gauges(&g.state);
         }
     }
@@ -482,7 +488,10 @@ impl Registry {
 
     /// Instances at `revision` (current when `None`), with the revision the
     /// answer is for.
-    pub fn list_at(&self, revision: Option<u64>) -> Result<(u64, Vec<InstanceView>), RegistryError> {
+    pub fn list_at(
+        &self,
+        revision: Option<u64>,
+    ) -> Result<(u64, Vec<InstanceView>), RegistryError> {
         let (rev, mut views) = {
             let g = self.inner.locked.lock();
             let current = g.state.revision();
@@ -608,7 +617,7 @@ impl Registry {
     }
 
     /// Alive instances that came from etcd (for a full resync).
-    pub fn etcd_alive(&self) -> Vec<(String, String, u64)> {
+    pub fn etcd_alive(&self) -> Vec<(String, String, i64)> {
         self.snapshot()
             .into_iter()
             .filter(|v| v.source == Source::Etcd && v.state == InstanceState::Alive)

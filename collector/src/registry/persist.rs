@@ -57,7 +57,12 @@ enum Record {
     #[serde(rename = "e")]
     Event { e: Event },
     #[serde(rename = "r")]
-    Renew { s: String, i: String, h: u64, at: u64 },
+    Renew {
+        s: String,
+        i: String,
+        h: u64,
+        at: u64,
+    },
     #[serde(rename = "p")]
     Purge { s: String, i: String },
     #[serde(rename = "x")]
@@ -316,7 +321,11 @@ impl Writer {
             let mut batch = 0;
             while let Some(msg) = next.take() {
                 match msg {
-                    Msg::Append { bytes, sync: s, done } => {
+                    Msg::Append {
+                        bytes,
+                        sync: s,
+                        done,
+                    } => {
                         sync |= s;
                         if result.is_ok() {
                             result = self.file.write_all(&bytes).map_err(|e| e.to_string());

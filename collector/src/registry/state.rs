@@ -428,7 +428,8 @@ impl State {
         now: u64,
     ) -> Option<SharedEvent> {
         let slot = self.slot_of(service, instance)?;
-        self.end(slot, InstanceState::Expired, reason, now).flatten()
+        self.end(slot, InstanceState::Expired, reason, now)
+            .flatten()
     }
 
     /// The earliest deadline in the heap, if any.
@@ -464,8 +465,7 @@ impl State {
             }
             if inst.expires_at > now {
                 inst.armed_at = inst.expires_at;
-                self.deadlines
-                    .push(Reverse((inst.expires_at, slot, gen)));
+                self.deadlines.push(Reverse((inst.expires_at, slot, gen)));
                 continue;
             }
             let late = now - inst.expires_at;
@@ -520,7 +520,11 @@ impl State {
         for map in self.services.values() {
             let mut names: Vec<(&Arc<str>, &u32)> = map.iter().collect();
             names.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            out.extend(names.into_iter().filter_map(|(_, &slot)| self.inst(slot).map(|i| view(i, now))));
+            out.extend(
+                names
+                    .into_iter()
+                    .filter_map(|(_, &slot)| self.inst(slot).map(|i| view(i, now))),
+            );
         }
         out
     }

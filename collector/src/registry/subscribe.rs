@@ -20,7 +20,9 @@ pub const CAPACITY: usize = 4096;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SubscriptionError {
-    #[error("subscriber fell behind and missed {missed} events; resume from revision {resume_from}")]
+    #[error(
+        "subscriber fell behind and missed {missed} events; resume from revision {resume_from}"
+    )]
     Lagged { missed: u64, resume_from: u64 },
     #[error("the registry is shut down")]
     Closed,

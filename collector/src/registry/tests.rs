@@ -50,7 +50,10 @@ async fn revisions_bump_on_membership_changes_only() {
     assert_eq!(b.revision, 2);
     clock.advance_ms(1000);
     let renewed = r.heartbeat(hb("a", 2, 10_000)).await.unwrap();
-    assert_eq!((renewed.revision, renewed.outcome), (2, HeartbeatOutcome::Renewed));
+    assert_eq!(
+        (renewed.revision, renewed.outcome),
+        (2, HeartbeatOutcome::Renewed)
+    );
     assert_eq!(renewed.expires_at_unix_ms, T0 + 11_000);
     let mut changed = hb("a", 3, 10_000);
     changed.health = Health::Warning;
@@ -59,7 +62,12 @@ async fn revisions_bump_on_membership_changes_only() {
     let v = r.get("checkout", "a").unwrap();
     assert_eq!((v.create_revision, v.mod_revision, v.version), (1, 3, 2));
     assert_eq!(v.heartbeat_revision, 3);
-    assert_eq!(r.deregister("checkout", "b", Some("rollout")).await.unwrap(), 4);
+    assert_eq!(
+        r.deregister("checkout", "b", Some("rollout"))
+            .await
+            .unwrap(),
+        4
+    );
     let v = r.get("checkout", "b").unwrap();
     assert_eq!(v.state, InstanceState::Deregistered);
     assert_eq!(v.deregister_reason.as_deref(), Some("rollout"));
@@ -90,7 +98,10 @@ async fn stale_heartbeats_are_refused_and_never_revive() {
     }
     clock.advance_ms(2000);
     assert_eq!(r.tick(), 1);
-    assert_eq!(r.get("checkout", "a").unwrap().state, InstanceState::Expired);
+    assert_eq!(
+        r.get("checkout", "a").unwrap().state,
+        InstanceState::Expired
+    );
     assert!(matches!(
         r.heartbeat(hb("a", 4, 2000)).await,
         Err(RegistryError::Stale { last_accepted: 5 })
@@ -102,7 +113,10 @@ async fn stale_heartbeats_are_refused_and_never_revive() {
     let back = r.heartbeat(hb("a", 6, 2000)).await.unwrap();
     assert_eq!(back.outcome, HeartbeatOutcome::Revived);
     let v = r.get("checkout", "a").unwrap();
-    assert_eq!((v.state, v.create_revision, v.version), (InstanceState::Alive, 3, 1));
+    assert_eq!(
+        (v.state, v.create_revision, v.version),
+        (InstanceState::Alive, 3, 1)
+    );
     assert_eq!((v.restarts_total, v.restarts_last_hour), (1, 1));
     assert_eq!(r.metrics().restarts.get(), 1);
     let (_, ev) = r.events_since(3, 1).unwrap();
@@ -130,7 +144,10 @@ async fn expiry_happens_at_the_deadline_not_before() {
             assert_eq!(quiet.expired_at_unix_ms, Some(T0 + 2000));
         }
     }
-    assert_eq!(r.get("checkout", "chatty").unwrap().state, InstanceState::Alive);
+    assert_eq!(
+        r.get("checkout", "chatty").unwrap().state,
+        InstanceState::Alive
+    );
     // One heap entry per alive instance, however often it renews.
     assert!(r.inner.locked.lock().state.armed() <= 1);
     clock.advance_ms(1999);
@@ -162,7 +179,10 @@ async fn watch_ranges_and_compaction() {
     }
     let (current, ev) = r.events_since(5, 2).unwrap();
     assert_eq!(current, 8);
-    assert_eq!(ev.iter().map(|e| e.revision).collect::<Vec<_>>(), vec![5, 6]);
+    assert_eq!(
+        ev.iter().map(|e| e.revision).collect::<Vec<_>>(),
+        vec![5, 6]
+    );
     assert!(r.events_since(9, 10).unwrap().1.is_empty());
     assert!(matches!(
         r.events_since(3, 10),
@@ -172,7 +192,10 @@ async fn watch_ranges_and_compaction() {
     // List at a past revision: instances registered later are absent.
     let (rev, at6) = r.list_at(Some(6)).unwrap();
     assert_eq!((rev, at6.len()), (6, 6));
-    assert!(matches!(r.list_at(Some(2)), Err(RegistryError::Compacted { .. })));
+    assert!(matches!(
+        r.list_at(Some(2)),
+        Err(RegistryError::Compacted { .. })
+    ));
 }
 
 #[tokio::test]
@@ -185,7 +208,10 @@ async fn list_at_a_revision_shows_the_state_then() {
     r.deregister("checkout", "a", None).await.unwrap(); // 3
     let (_, at2) = r.list_at(Some(2)).unwrap();
     let states: Vec<_> = at2.iter().map(|v| (v.instance.as_str(), v.state)).collect();
-    assert_eq!(states, vec![("a", InstanceState::Alive), ("b", InstanceState::Alive)]);
+    assert_eq!(
+        states,
+        vec![("a", InstanceState::Alive), ("b", InstanceState::Alive)]
+    );
     let (_, at1) = r.list_at(Some(1)).unwrap();
     assert_eq!(at1.len(), 1);
     let (rev, now) = r.list_at(None).unwrap();
@@ -196,7 +222,9 @@ async fn list_at_a_revision_shows_the_state_then() {
 async fn subscribers_see_events_in_order_and_learn_when_they_lag() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(T0);
-    let r = open(dir.path(), &clock);
+    let mut c = cfg(dir.path());
+    c.max_instances = 10_000;
+    let r = open_with(c, &clock);
     let mut sub = r.subscribe();
     r.heartbeat(hb("a", 1, 1000)).await.unwrap();
     clock.advance_ms(1000);
@@ -211,7 +239,10 @@ async fn subscribers_see_events_in_order_and_learn_when_they_lag() {
         r.heartbeat(hb(&format!("x{i}"), 1, 60_000)).await.unwrap();
     }
     match slow.recv().await {
-        Err(SubscriptionError::Lagged { missed, resume_from }) => {
+        Err(SubscriptionError::Lagged {
+            missed,
+            resume_from,
+        }) => {
             assert_eq!(missed, 10);
             assert_eq!(resume_from, 3);
         }
@@ -243,12 +274,22 @@ async fn state_survives_a_restart_and_leases_get_a_fresh_ttl() {
     let a = r.get("checkout", "a").unwrap();
     assert_eq!((a.state, a.heartbeat_revision), (InstanceState::Alive, 7));
     assert_eq!(a.expires_at_unix_ms, Some(clock.now_ms() + 5000));
-    assert_eq!(r.get("checkout", "gone").unwrap().state, InstanceState::Expired);
     assert_eq!(
-        r.get("checkout", "left").unwrap().deregister_reason.as_deref(),
+        r.get("checkout", "gone").unwrap().state,
+        InstanceState::Expired
+    );
+    assert_eq!(
+        r.get("checkout", "left")
+            .unwrap()
+            .deregister_reason
+            .as_deref(),
         Some("bye")
     );
-    assert_eq!(r.tick(), 0, "no lease expires because the collector was down");
+    assert_eq!(
+        r.tick(),
+        0,
+        "no lease expires because the collector was down"
+    );
     assert!(matches!(
         r.heartbeat(hb("a", 7, 5000)).await,
         Err(RegistryError::Stale { last_accepted: 7 })
@@ -269,7 +310,10 @@ async fn state_survives_a_restart_and_leases_get_a_fresh_ttl() {
         .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
         .collect();
     assert!(files.contains(&"snapshot.json".to_string()), "{files:?}");
-    assert!(files.contains(&"log.1".to_string()) && !files.contains(&"log.0".to_string()), "{files:?}");
+    assert!(
+        files.contains(&"log.1".to_string()) && !files.contains(&"log.0".to_string()),
+        "{files:?}"
+    );
 }
 
 #[tokio::test]
@@ -307,7 +351,10 @@ async fn traffic_is_joined_into_snapshots_and_bounded() {
     clock.advance_ms(42);
     obs.seen(&["a", "other"]);
     obs.seen(&["third"]);
-    assert_eq!(r.get("checkout", "a").unwrap().last_traffic_unix_ms, Some(T0 + 42));
+    assert_eq!(
+        r.get("checkout", "a").unwrap().last_traffic_unix_ms,
+        Some(T0 + 42)
+    );
     assert_eq!(r.snapshot()[0].last_traffic_unix_ms, Some(T0 + 42));
     assert_eq!(r.metrics().traffic_overflow.get(), 1);
 }

@@ -147,10 +147,7 @@ async fn deregister(
 ) -> Result<Response, Failure> {
     let params = Params::from_extractor(query)?;
     let reason = params.get("reason");
-    let revision = api
-        .registry
-        .deregister(&service, &instance, reason)
-        .await?;
+    let revision = api.registry.deregister(&service, &instance, reason).await?;
     Ok(Json(json!({
         "revision": revision,
         "service": service,

@@ -48,7 +48,9 @@ pub fn heartbeat(body: &[u8]) -> Result<Heartbeat, Invalid> {
     let address = match obj.get("address") {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) if s.len() <= MAX_TEXT => s.clone(),
-        Some(Value::String(_)) => return Err(invalid("address", format!("longer than {MAX_TEXT} bytes"))),
+        Some(Value::String(_)) => {
+            return Err(invalid("address", format!("longer than {MAX_TEXT} bytes")))
+        }
         Some(_) => return Err(invalid("address", "must be a string")),
     };
     let metadata = match obj.get("metadata") {
@@ -58,8 +60,12 @@ pub fn heartbeat(body: &[u8]) -> Result<Heartbeat, Invalid> {
     };
     let health = match obj.get("health") {
         None | Some(Value::Null) => Health::Passing,
-        Some(Value::String(s)) => Health::parse(s)
-            .ok_or_else(|| invalid("health", format!("\"{s}\" is not one of passing, warning, critical")))?,
+        Some(Value::String(s)) => Health::parse(s).ok_or_else(|| {
+            invalid(
+                "health",
+                format!("\"{s}\" is not one of passing, warning, critical"),
+            )
+        })?,
         Some(_) => return Err(invalid("health", "must be a string")),
     };
     Ok(Heartbeat {
@@ -111,19 +117,27 @@ fn ttl(v: &Value) -> Result<Duration, Invalid> {
 
 fn metadata(m: &Map<String, Value>) -> Result<BTreeMap<String, String>, Invalid> {
     if m.len() > MAX_METADATA {
-        return Err(invalid("metadata", format!("more than {MAX_METADATA} entries")));
+        return Err(invalid(
+            "metadata",
+            format!("more than {MAX_METADATA} entries"),
+        ));
     }
     let mut out = BTreeMap::new();
     for (k, v) in m {
         let field = format!("metadata.{k}");
         if k.is_empty() || k.len() > MAX_METADATA_KEY {
-            return Err(invalid(&field, format!("keys must be 1..{MAX_METADATA_KEY} bytes")));
+            return Err(invalid(
+                &field,
+                format!("keys must be 1..{MAX_METADATA_KEY} bytes"),
+            ));
         }
         match v {
             Value::String(s) if s.len() <= MAX_TEXT => {
                 out.insert(k.clone(), s.clone());
             }
-            Value::String(_) => return Err(invalid(&field, format!("longer than {MAX_TEXT} bytes"))),
+            Value::String(_) => {
+                return Err(invalid(&field, format!("longer than {MAX_TEXT} bytes")))
+            }
             _ => return Err(invalid(&field, "must be a string")),
         }
     }
@@ -149,7 +163,12 @@ mod tests {
         assert_eq!(hb.heartbeat_revision, 7);
         assert_eq!(hb.health, Health::Warning);
         assert_eq!(hb.metadata.get("zone").map(String::as_str), Some("a"));
-        assert_eq!(heartbeat(br#"{"service":"a","instance":"b","ttl":2,"heartbeat_revision":1}"#).unwrap().ttl_ms, 2000);
+        assert_eq!(
+            heartbeat(br#"{"service":"a","instance":"b","ttl":2,"heartbeat_revision":1}"#)
+                .unwrap()
+                .ttl_ms,
+            2000
+        );
     }
 
     #[test]
@@ -157,8 +176,14 @@ mod tests {
         let ok = r#""service":"a","instance":"b","heartbeat_revision":1"#;
         assert!(err("{").contains("invalid JSON"));
         assert!(err("[]").contains("object"));
-        assert_eq!(err(r#"{"instance":"b","ttl":"5s","heartbeat_revision":1}"#), "missing field 'service'");
-        assert_eq!(err(r#"{"service":"a","ttl":"5s","heartbeat_revision":1}"#), "missing field 'instance'");
+        assert_eq!(
+            err(r#"{"instance":"b","ttl":"5s","heartbeat_revision":1}"#),
+            "missing field 'service'"
+        );
+        assert_eq!(
+            err(r#"{"service":"a","ttl":"5s","heartbeat_revision":1}"#),
+            "missing field 'instance'"
+        );
         assert_eq!(err(&format!("{{{ok}}}")), "missing field 'ttl'");
         assert!(err(&format!(r#"{{{ok},"ttl":"500ms"}}"#)).starts_with("invalid field 'ttl'"));
         assert!(err(&format!(r#"{{{ok},"ttl":"2h"}}"#)).starts_with("invalid field 'ttl'"));
@@ -167,12 +192,17 @@ mod tests {
             err(r#"{"service":"a","instance":"b","ttl":"5s"}"#),
             "missing field 'heartbeat_revision'"
         );
-        assert!(err(r#"{"service":"a","instance":"b","ttl":"5s","heartbeat_revision":-1}"#)
-            .starts_with("invalid field 'heartbeat_revision'"));
-        assert!(err(&format!(r#"{{{ok},"ttl":"5s","health":"meh"}}"#)).starts_with("invalid field 'health'"));
+        assert!(
+            err(r#"{"service":"a","instance":"b","ttl":"5s","heartbeat_revision":-1}"#)
+                .starts_with("invalid field 'heartbeat_revision'")
+        );
+        assert!(err(&format!(r#"{{{ok},"ttl":"5s","health":"meh"}}"#))
+            .starts_with("invalid field 'health'"));
         assert!(err(&format!(r#"{{{ok},"ttl":"5s","metadata":{{"n":1}}}}"#))
             .starts_with("invalid field 'metadata.n'"));
-        assert!(err(r#"{"service":"a/b","instance":"b","ttl":"5s","heartbeat_revision":1}"#)
-            .starts_with("invalid field 'service'"));
+        assert!(
+            err(r#"{"service":"a/b","instance":"b","ttl":"5s","heartbeat_revision":1}"#)
+                .starts_with("invalid field 'service'")
+        );
     }
 }

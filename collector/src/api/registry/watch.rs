@@ -51,14 +51,18 @@ pub async fn watch(
 ) -> Result<Response, Failure> {
     let params = Params::from_extractor(query)?;
     let from = match params.u64("from_revision")? {
-        Some(0) => return Err(Problem::invalid_param("from_revision", "must be at least 1").into()),
+        Some(0) => {
+            return Err(Problem::invalid_param("from_revision", "must be at least 1").into())
+        }
         Some(n) => n,
         None => api.registry.revision() + 1,
     };
     let timeout = match params.get("timeout") {
         None => DEFAULT_TIMEOUT,
         Some(t) => humantime::parse_duration(t)
-            .map_err(|e| Problem::invalid_param("timeout", format!("\"{t}\" is not a duration: {e}")))?
+            .map_err(|e| {
+                Problem::invalid_param("timeout", format!("\"{t}\" is not a duration: {e}"))
+            })?
             .min(MAX_TIMEOUT),
     };
     let limit = match params.u64("limit")? {
