@@ -55,7 +55,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PersistError + '_ {
 #[serde(tag = "t")]
 enum Record {
     #[serde(rename = "e")]
-    Event { e: Event },
+    Event { e: Box<Event> },
     #[serde(rename = "r")]
     Renew {
         s: String,
@@ -240,7 +240,7 @@ fn replay(path: &Path, state: &mut State) -> Result<u64, PersistError> {
             break;
         };
         match rec {
-            Record::Event { e } => state.restore_event(Arc::new(e)),
+            Record::Event { e } => state.restore_event(Arc::new(*e)),
             Record::Renew { s, i, h, at } => state.restore_renewal(&s, &i, h, at),
             Record::Purge { s, i } => state.remove_by_name(&s, &i),
             Record::Etcd { rev } => state.etcd_revision = rev,

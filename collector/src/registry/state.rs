@@ -44,6 +44,9 @@ struct Instance {
     address: Box<str>,
     metadata: BTreeMap<String, String>,
     reason: Option<Box<str>>,
+    /// Boxed on purpose: 8 bytes per instance instead of 24, and almost
+    /// every instance never restarts.
+    #[allow(clippy::box_collection)]
     recent_restarts: Option<Box<Vec<u64>>>,
     heartbeat_revision: u64,
     create_revision: u64,
