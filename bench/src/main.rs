@@ -8,6 +8,8 @@
 //!   trace-by-id latency for single traces of given sizes.
 //! - `reference decode|tantivy`: the baselines ingest is compared against.
 //! - `disk`: bytes per span of a collector data dir.
+//! - `registry`: many instances renewing leases; heartbeat latency, expiry
+//!   detection delay, memory per instance.
 //!
 //! Every subcommand prints a short report, or one JSON object with `--json`.
 
@@ -19,6 +21,7 @@ mod ingest;
 mod mock;
 mod query;
 mod reference;
+mod registry;
 mod report;
 mod tree;
 
@@ -56,6 +59,8 @@ enum Cmd {
     Disk(disk::Args),
     /// Trace-by-id latency (native tree + critical path, Jaeger) per trace size.
     TraceTree(tree::Args),
+    /// Registry load: instances renewing leases, expiry timing, memory.
+    Registry(registry::Args),
 }
 
 fn runtime(threads: usize) -> Result<tokio::runtime::Runtime> {
@@ -83,6 +88,8 @@ fn main() -> Result<()> {
         Cmd::Disk(args) => report::emit(&disk::measure(&args.data_dir, args.spans)?, json),
         Cmd::TraceTree(args) => {
             report::emit(&runtime(cli.threads)?.block_on(tree::run(args))?, json)
+        Cmd::Registry(args) => {
+            report::emit(&runtime(cli.threads)?.block_on(registry::run(args))?, json)
         }
     }
 }

@@ -91,6 +91,25 @@ pub struct Args {
     /// Most label sets per derived metric family (span metrics, service graph) and edges per minute; beyond it spans are counted in skein_derive_series_overflow_total [default: 10000]
     #[arg(long, env = "SKEIN_MAX_SERIES")]
     pub max_series: Option<u64>,
+    /// How long expired or deregistered registry instances stay listed [default: 24h]
+    #[arg(long, env = "SKEIN_EXPIRED_RETENTION")]
+    pub expired_retention: Option<String>,
+    /// Registry events kept for watches; older revisions answer 410 [default: 10000]
+    #[arg(long, env = "SKEIN_REGISTRY_WATCH_HISTORY")]
+    pub registry_watch_history: Option<usize>,
+    /// Most registry instances held (any state); more registrations get 503 [default: 1000000]
+    #[arg(long, env = "SKEIN_REGISTRY_MAX_INSTANCES")]
+    pub registry_max_instances: Option<usize>,
+    /// etcd endpoint to mirror leased service keys from (repeatable; env: comma-separated)
+    #[arg(
+        long = "etcd-endpoint",
+        env = "SKEIN_ETCD_ENDPOINT",
+        value_delimiter = ','
+    )]
+    pub etcd_endpoint: Vec<String>,
+    /// Key prefix under which services register in etcd [default: /services/]
+    #[arg(long, env = "SKEIN_ETCD_PREFIX")]
+    pub etcd_prefix: Option<String>,
 }
 
 /// The optional TOML file: the same keys as the flags, unknown keys rejected.
@@ -118,6 +137,11 @@ struct FileConfig {
     clock_skew_adjust: Option<bool>,
     derive: Option<bool>,
     max_series: Option<u64>,
+    expired_retention: Option<String>,
+    registry_watch_history: Option<usize>,
+    registry_max_instances: Option<usize>,
+    etcd_endpoint: Option<Vec<String>>,
+    etcd_prefix: Option<String>,
 }
 
 /// A size in a TOML file: a number of bytes or a string like `"16MiB"`.
@@ -152,6 +176,17 @@ pub struct AuthConfig {
     pub read: bool,
 }
 
+/// Registry settings (`--expired-retention`, `--registry-*`, `--etcd-*`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegistrySettings {
+    pub expired_retention: Duration,
+    pub watch_history: usize,
+    pub max_instances: usize,
+    /// Empty: no etcd source.
+    pub etcd_endpoints: Vec<String>,
+    pub etcd_prefix: String,
+}
+
 /// The validated configuration the collector runs with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -177,6 +212,7 @@ pub struct Config {
     pub derive: bool,
     /// `--max-series`.
     pub max_series: usize,
+    pub registry: RegistrySettings,
 }
 
 impl Config {
@@ -322,7 +358,23 @@ impl Config {
             None => None,
         };
 
+        let registry = registry_settings(
+            RegistryArgs {
+                expired_retention: a.expired_retention.or(f.expired_retention),
+                watch_history: a.registry_watch_history.or(f.registry_watch_history),
+                max_instances: a.registry_max_instances.or(f.registry_max_instances),
+                etcd_endpoints: if a.etcd_endpoint.is_empty() {
+                    f.etcd_endpoint.unwrap_or_default()
+                } else {
+                    a.etcd_endpoint
+                },
+                etcd_prefix: a.etcd_prefix.or(f.etcd_prefix),
+            },
+            &err,
+        )?;
+
         Ok(Config {
+            registry,
             data_dir: a
                 .data_dir
                 .or(f.data_dir)
@@ -361,6 +413,78 @@ impl Config {
             max_series: max_series as usize,
         })
     }
+}
+
+struct RegistryArgs {
+    expired_retention: Option<String>,
+    watch_history: Option<usize>,
+    max_instances: Option<usize>,
+    etcd_endpoints: Vec<String>,
+    etcd_prefix: Option<String>,
+}
+
+fn registry_settings(
+    a: RegistryArgs,
+    err: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<RegistrySettings, ConfigError> {
+    let text = a.expired_retention.unwrap_or_else(|| "24h".to_string());
+    let expired_retention = humantime::parse_duration(&text).map_err(|e| {
+        err(
+            "expired_retention",
+            format!("'{text}' is not a duration (e.g. 24h, 7d): {e}"),
+        )
+    })?;
+    if expired_retention < Duration::from_secs(60)
+        || expired_retention > Duration::from_secs(366 * 86400)
+    {
+        return Err(err(
+            "expired_retention",
+            "must be between 1m and 366d".into(),
+        ));
+    }
+    let watch_history = a.watch_history.unwrap_or(10_000);
+    if !(1..=10_000_000).contains(&watch_history) {
+        return Err(err(
+            "registry_watch_history",
+            "must be between 1 and 10000000".into(),
+        ));
+    }
+    let max_instances = a.max_instances.unwrap_or(1_000_000);
+    if !(1..=10_000_000).contains(&max_instances) {
+        return Err(err(
+            "registry_max_instances",
+            "must be between 1 and 10000000".into(),
+        ));
+    }
+    let etcd_endpoints: Vec<String> = a
+        .etcd_endpoints
+        .into_iter()
+        .map(|e| e.trim().to_string())
+        .filter(|e| !e.is_empty())
+        .collect();
+    for e in &etcd_endpoints {
+        let hostport = e
+            .strip_prefix("http://")
+            .or_else(|| e.strip_prefix("https://"))
+            .unwrap_or(e);
+        if hostport.contains(char::is_whitespace) || !hostport.contains(':') {
+            return Err(err(
+                "etcd_endpoint",
+                format!("'{e}' is not an etcd endpoint (host:port or http://host:port)"),
+            ));
+        }
+    }
+    let etcd_prefix = a.etcd_prefix.unwrap_or_else(|| "/services/".to_string());
+    if etcd_prefix.is_empty() {
+        return Err(err("etcd_prefix", "must not be empty".into()));
+    }
+    Ok(RegistrySettings {
+        expired_retention,
+        watch_history,
+        max_instances,
+        etcd_endpoints,
+        etcd_prefix,
+    })
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -600,6 +724,39 @@ mod tests {
         let env = parse(&[]);
         std::env::remove_var("SKEIN_MAX_SERIES");
         assert_eq!(env.unwrap().max_series, 9);
+    }
+
+    #[test]
+    fn registry_flags() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.registry.expired_retention, Duration::from_secs(86400));
+        assert_eq!(c.registry.etcd_prefix, "/services/");
+        assert!(c.registry.etcd_endpoints.is_empty());
+        let c = parse(&[
+            "--expired-retention=2h",
+            "--etcd-endpoint=127.0.0.1:2379",
+            "--etcd-endpoint=http://10.0.0.1:2379",
+            "--etcd-prefix=/reg/",
+            "--registry-watch-history=50",
+            "--registry-max-instances=10",
+        ])
+        .unwrap();
+        assert_eq!(c.registry.expired_retention, Duration::from_secs(7200));
+        assert_eq!(c.registry.etcd_endpoints.len(), 2);
+        assert_eq!(c.registry.etcd_prefix, "/reg/");
+        assert_eq!(
+            (c.registry.watch_history, c.registry.max_instances),
+            (50, 10)
+        );
+        for (flag, key) in [
+            ("--expired-retention=soon", "expired_retention"),
+            ("--expired-retention=1s", "expired_retention"),
+            ("--etcd-endpoint=nohost", "etcd_endpoint"),
+            ("--registry-watch-history=0", "registry_watch_history"),
+        ] {
+            let e = parse(&[flag]).unwrap_err().to_string();
+            assert!(e.contains(&format!("'{key}'")), "{flag}: {e}");
+        }
     }
 
     #[test]

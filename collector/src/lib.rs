@@ -10,6 +10,7 @@
 //! traces/  trace assembly: tree, orphans, clock skew, critical path, compare
 //! derive/  from WAL span records: dependency graph (per-minute edges), span RED and service-graph metrics
 //! api/     HTTP: Jaeger query API, native `/api/v1` API, `/metrics`
+//! registry/ service registry: leases, revisions, watch, expiry, etcd source
 //! ```
 //!
 //! `config` turns flags/env/TOML into a validated [`config::Config`]; `pipeline`
@@ -24,6 +25,7 @@ pub mod index;
 pub mod ingest;
 pub mod pipeline;
 pub mod query;
+pub mod registry;
 pub mod telemetry;
 pub mod tls;
 pub mod traces;

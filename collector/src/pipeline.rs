@@ -28,6 +28,7 @@ use crate::config::Config;
 use crate::derive::{self, DeriveConfig, DeriveRunning};
 use crate::index::{self, IndexConfig};
 use crate::ingest::{self, IngestMetrics, Ingestor, Limits};
+use crate::registry::{self as service_registry, RegistryConfig, RegistryMetrics};
 use crate::telemetry::Registry;
 use crate::wal::{Wal, WalConfig, WalMetrics};
 use crate::{api, auth, tls};
@@ -66,6 +67,8 @@ pub enum StartError {
     Auth(#[from] auth::AuthError),
     #[error("starting the dependency graph and span metrics: {0}")]
     Derive(#[from] derive::DeriveError),
+    #[error("{0}")]
+    Registry(#[from] service_registry::RegistryError),
 }
 
 /// A running collector: its bound addresses and the handles to stop it.
@@ -74,6 +77,10 @@ pub struct Running {
     pub otlp_http_addr: SocketAddr,
     pub http_addr: SocketAddr,
     pub registry: Registry,
+    /// The service registry (for the alerts adapter and tests).
+    pub service_registry: service_registry::Registry,
+    registry_cancel: CancellationToken,
+    registry_tasks: Vec<JoinHandle<()>>,
     cancel: CancellationToken,
     servers: Vec<JoinHandle<()>>,
     wal: Wal,
@@ -148,6 +155,33 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         (None, None, spawned)
     };
 
+    // 2c. Service registry: replayed from its log, every lease re-armed;
+    // the expiry driver and the optional etcd source.
+    let svc_registry = service_registry::Registry::open(
+        RegistryConfig {
+            dir: config.data_dir.join("registry"),
+            expired_retention: config.registry.expired_retention,
+            history: config.registry.watch_history,
+            max_instances: config.registry.max_instances,
+        },
+        Arc::new(service_registry::SystemClock),
+        RegistryMetrics::register(&registry)?,
+    )?;
+    let registry_cancel = CancellationToken::new();
+    let mut registry_tasks = vec![tokio::spawn(
+        svc_registry.clone().run_expiry(registry_cancel.clone()),
+    )];
+    if !config.registry.etcd_endpoints.is_empty() {
+        registry_tasks.push(tokio::spawn(service_registry::etcd::run(
+            service_registry::etcd::EtcdConfig {
+                endpoints: config.registry.etcd_endpoints.clone(),
+                prefix: config.registry.etcd_prefix.clone(),
+            },
+            svc_registry.clone(),
+            registry_cancel.clone(),
+        )));
+    }
+
     // 3. Ingest: OTLP receivers appending to the WAL.
     let ingestor = Ingestor::new(
         wal.clone(),
@@ -155,7 +189,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             max_attribute_bytes: config.max_attribute_bytes,
         },
         IngestMetrics::register(&registry)?,
-    );
+    )
+    .with_traffic_observer(svc_registry.traffic_observer());
     let tokens = match &config.auth {
         Some(a) => Some(Arc::new(auth::Tokens::load(&a.token_file)?)),
         None => None,
@@ -210,13 +245,24 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         Some(a) if a.read => tokens.clone(),
         _ => None,
     };
+    let registry_api = api::registry::RegistryApi {
+        registry: svc_registry.clone(),
+        shutdown: cancel.clone(),
+    };
     let mut http = api::read_routes()
         .layer(axum::middleware::from_fn_with_state(
-            read_tokens,
+            read_tokens.clone(),
             auth::check_bearer,
         ))
         .merge(api::ops_routes())
-        .with_state(api_state);
+        .with_state(api_state)
+        .merge(api::registry::read_routes(registry_api.clone()).layer(
+            axum::middleware::from_fn_with_state(read_tokens, auth::check_bearer),
+        ))
+        .merge(auth::require_write(
+            api::registry::write_routes(registry_api),
+            tokens.clone(),
+        ));
     if config.debug_endpoints {
         tracing::warn!("--debug-endpoints is on: /debug/indexer/pause and /resume are exposed");
         http = http.merge(auth::require_write(
@@ -238,6 +284,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         otlp_http_addr,
         http_addr,
         registry,
+        service_registry: svc_registry,
+        registry_cancel,
+        registry_tasks,
         cancel,
         servers,
         wal,
@@ -258,6 +307,9 @@ impl Running {
                 "in-flight requests did not finish within {DRAIN_TIMEOUT:?}; closing anyway"
             );
         }
+        self.registry_cancel.cancel();
+        let _ = futures::future::join_all(self.registry_tasks).await;
+        self.service_registry.close().await;
         self.wal.close();
         self.indexer_stop.cancel();
         let indexer = self.indexer;

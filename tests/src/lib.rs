@@ -20,9 +20,11 @@ pub mod calls;
 pub mod chain;
 pub mod chains;
 pub mod collector;
+pub mod etcd;
 pub mod otlp;
 pub mod prometheus;
 pub mod python;
+pub mod registry;
 pub mod stream;
 
 use std::time::{Duration, Instant};

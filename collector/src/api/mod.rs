@@ -19,6 +19,7 @@
 //! traces/       GET /api/v1/traces/{trace_id}, /api/v1/traces/compare
 //! dependencies.rs  GET /api/dependencies (Jaeger), GET /api/v1/dependencies
 //! ops.rs        /metrics, /healthz, /readyz
+//! registry/     /api/v1/registry: heartbeat, instances, services, watch (own state)
 //! ```
 //!
 //! Wiring: `router(state)` is a plain `Router` (no fallback), so the pipeline
@@ -36,6 +37,7 @@ pub mod metrics;
 pub mod ops;
 pub mod params;
 pub mod search;
+pub mod registry;
 pub mod timestamp;
 pub mod traces;
 

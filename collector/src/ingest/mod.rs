@@ -9,6 +9,7 @@
 pub mod grpc;
 pub mod http;
 pub mod metrics;
+pub mod traffic;
 pub mod validate;
 
 #[cfg(test)]
@@ -22,6 +23,7 @@ use prost::Message;
 
 use crate::wal::{RecordKind, Wal, WalError};
 pub use metrics::IngestMetrics;
+pub use traffic::TrafficObserver;
 pub use validate::{Limits, Rejections};
 
 /// Which OTLP signal a request carries.
@@ -91,6 +93,8 @@ pub struct Ingestor {
     wal: Wal,
     limits: Limits,
     metrics: IngestMetrics,
+    /// Told which `service.instance.id`s each accepted export carried.
+    traffic: Option<std::sync::Arc<dyn TrafficObserver>>,
 }
 
 impl Ingestor {
@@ -99,7 +103,15 @@ impl Ingestor {
             wal,
             limits,
             metrics,
+            traffic: None,
         }
+    }
+
+    /// Report the instance ids of accepted exports to `observer` (the
+    /// registry's data-plane cross-check).
+    pub fn with_traffic_observer(mut self, observer: std::sync::Arc<dyn TrafficObserver>) -> Self {
+        self.traffic = Some(observer);
+        self
     }
 
     pub fn metrics(&self) -> &IngestMetrics {
@@ -126,14 +138,20 @@ impl Ingestor {
             .sum();
         let rejections = validate::validate_traces(&mut req, self.limits);
         let payload = payload(&req, raw, &rejections);
-        self.store(
-            Signal::Traces,
-            RecordKind::Spans,
-            received as u64,
-            rejections,
-            payload,
-        )
-        .await
+        let accepted = rejections.accepted;
+        let result = self
+            .store(
+                Signal::Traces,
+                RecordKind::Spans,
+                received as u64,
+                rejections,
+                payload,
+            )
+            .await;
+        if let (Some(obs), Ok(_), true) = (&self.traffic, &result, accepted > 0) {
+            obs.seen(&traffic::trace_instance_ids(&req));
+        }
+        result
     }
 
     /// Validate and durably store a log export (see [`Ingestor::export_traces`]).
@@ -150,14 +168,20 @@ impl Ingestor {
             .sum();
         let rejections = validate::validate_logs(&mut req, self.limits);
         let payload = payload(&req, raw, &rejections);
-        self.store(
-            Signal::Logs,
-            RecordKind::Logs,
-            received as u64,
-            rejections,
-            payload,
-        )
-        .await
+        let accepted = rejections.accepted;
+        let result = self
+            .store(
+                Signal::Logs,
+                RecordKind::Logs,
+                received as u64,
+                rejections,
+                payload,
+            )
+            .await;
+        if let (Some(obs), Ok(_), true) = (&self.traffic, &result, accepted > 0) {
+            obs.seen(&traffic::log_instance_ids(&req));
+        }
+        result
     }
 
     async fn store(

@@ -1,0 +1,728 @@
+//! The registry's state machine: instances, the global revision, the
+//! deadline heap and the event history. Pure and synchronous: every
+//! operation takes "now" as an argument and returns the events it produced;
+//! the caller (`mod.rs`) persists and publishes them. No I/O, no clock, no
+//! locks here.
+//!
+//! Storage layout (kept small: the target is ≤ 300 bytes per instance beyond
+//! metadata): instances live in a slab (`slots`) addressed by `u32`; names
+//! are interned `Arc<str>`; each service has a hash map name → slot.
+//!
+//! Expiry uses a min-heap of `(deadline, slot, generation)` with at most one
+//! live entry per instance (`armed_at`): renewals only move `expires_at`, and
+//! when an entry comes due for an instance that renewed meanwhile it is
+//! pushed again at the new deadline. Detection is O(log n) per due entry,
+//! never a scan of all instances.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::sync::Arc;
+
+use super::history::{Compacted, History};
+use super::model::*;
+
+/// How far back `restarts_last_hour` looks.
+const RESTART_WINDOW_MS: u64 = 3_600_000;
+/// At most this many restart times are kept per instance.
+const MAX_RESTART_TIMES: usize = 64;
+
+/// Why an operation was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StateError {
+    #[error("stale heartbeat revision")]
+    Stale { last_accepted: u64 },
+    #[error("no such instance {service}/{instance}")]
+    NotFound { service: String, instance: String },
+    #[error("the registry holds its maximum of {max} instances")]
+    Full { max: usize },
+}
+
+#[derive(Debug)]
+struct Instance {
+    service: Arc<str>,
+    name: Arc<str>,
+    address: Box<str>,
+    metadata: BTreeMap<String, String>,
+    reason: Option<Box<str>>,
+    /// Boxed on purpose: 8 bytes per instance instead of 24, and almost
+    /// every instance never restarts.
+    #[allow(clippy::box_collection)]
+    recent_restarts: Option<Box<Vec<u64>>>,
+    heartbeat_revision: u64,
+    create_revision: u64,
+    mod_revision: u64,
+    version: u64,
+    registered_at: u64,
+    last_heartbeat: u64,
+    /// 0 = none (not alive, or etcd-governed).
+    expires_at: u64,
+    /// When it expired or was deregistered; 0 while alive.
+    ended_at: u64,
+    /// Deadline of this instance's entry in the heap; 0 = none.
+    armed_at: u64,
+    ttl_ms: u32,
+    restarts_total: u32,
+    state: InstanceState,
+    health: Health,
+    source: Source,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    gen: u32,
+    inst: Option<Instance>,
+}
+
+/// Everything the registry knows.
+#[derive(Debug)]
+pub struct State {
+    revision: u64,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    services: BTreeMap<Arc<str>, HashMap<Arc<str>, u32>>,
+    deadlines: BinaryHeap<Reverse<(u64, u32, u32)>>,
+    history: History,
+    counts: [usize; 3],
+    max_instances: usize,
+    restarts_total: u64,
+    /// The etcd revision the etcd source has applied up to (0 = none).
+    pub etcd_revision: i64,
+}
+
+impl State {
+    pub fn new(history_capacity: usize, max_instances: usize) -> Self {
+        State {
+            revision: 0,
+            slots: Vec::new(),
+            free: Vec::new(),
+            services: BTreeMap::new(),
+            deadlines: BinaryHeap::new(),
+            history: History::new(history_capacity, 1),
+            counts: [0; 3],
+            max_instances,
+            restarts_total: 0,
+            etcd_revision: 0,
+        }
+    }
+
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    pub fn count(&self, state: InstanceState) -> usize {
+        self.counts[state.index()]
+    }
+
+    pub fn len(&self) -> usize {
+        self.counts.iter().sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn restarts_total(&self) -> u64 {
+        self.restarts_total
+    }
+
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// Entries in the deadline heap (for tests and metrics).
+    pub fn armed(&self) -> usize {
+        self.deadlines.len()
+    }
+
+    fn slot_of(&self, service: &str, instance: &str) -> Option<u32> {
+        self.services.get(service)?.get(instance).copied()
+    }
+
+    fn inst(&self, slot: u32) -> Option<&Instance> {
+        self.slots.get(slot as usize)?.inst.as_ref()
+    }
+
+    fn inst_mut(&mut self, slot: u32) -> Option<&mut Instance> {
+        self.slots.get_mut(slot as usize)?.inst.as_mut()
+    }
+
+    /// The view of one instance.
+    pub fn get(&self, service: &str, instance: &str, now: u64) -> Option<InstanceView> {
+        let slot = self.slot_of(service, instance)?;
+        self.inst(slot).map(|i| view(i, now))
+    }
+
+    /// Accept or refuse a heartbeat. Returns the reply and, for anything but
+    /// a plain renewal, the event (the revision it bumped).
+    pub fn heartbeat(
+        &mut self,
+        hb: Heartbeat,
+        now: u64,
+    ) -> Result<(HeartbeatReply, Option<SharedEvent>), StateError> {
+        let Some(slot) = self.slot_of(&hb.service, &hb.instance) else {
+            return self.register(hb, now);
+        };
+        let rev = self.revision + 1;
+        let inst = self.inst(slot).ok_or_else(|| StateError::NotFound {
+            service: hb.service.clone(),
+            instance: hb.instance.clone(),
+        })?;
+        if hb.heartbeat_revision <= inst.heartbeat_revision {
+            return Err(StateError::Stale {
+                last_accepted: inst.heartbeat_revision,
+            });
+        }
+        let prev_state = inst.state;
+        let changed = inst.address.as_ref() != hb.address
+            || inst.metadata != hb.metadata
+            || inst.health != hb.health
+            || inst.ttl_ms != hb.ttl_ms
+            || inst.source != hb.source;
+        let prev = (prev_state != InstanceState::Alive || changed).then(|| view(inst, now));
+        let inst = self
+            .slots
+            .get_mut(slot as usize)
+            .and_then(|s| s.inst.as_mut())
+            .ok_or_else(|| StateError::NotFound {
+                service: hb.service.clone(),
+                instance: hb.instance.clone(),
+            })?;
+        inst.heartbeat_revision = hb.heartbeat_revision;
+        inst.last_heartbeat = now;
+        inst.expires_at = match hb.source {
+            Source::Http => now + u64::from(hb.ttl_ms),
+            Source::Etcd => 0,
+        };
+        let kind = match prev_state {
+            InstanceState::Alive if !changed => None,
+            InstanceState::Alive => Some(EventType::Updated),
+            InstanceState::Expired => Some(EventType::Revived),
+            InstanceState::Deregistered => Some(EventType::Registered),
+        };
+        if let Some(kind) = kind {
+            inst.address = hb.address.into_boxed_str();
+            inst.metadata = hb.metadata;
+            inst.health = hb.health;
+            inst.ttl_ms = hb.ttl_ms;
+            inst.source = hb.source;
+            inst.mod_revision = rev;
+            if kind == EventType::Updated {
+                inst.version += 1;
+            } else {
+                // A new incarnation: a restart.
+                inst.create_revision = rev;
+                inst.version = 1;
+                inst.registered_at = now;
+                inst.state = InstanceState::Alive;
+                inst.ended_at = 0;
+                inst.reason = None;
+                inst.restarts_total = inst.restarts_total.saturating_add(1);
+                let times = inst.recent_restarts.get_or_insert_with(Default::default);
+                times.retain(|t| t + RESTART_WINDOW_MS > now);
+                if times.len() == MAX_RESTART_TIMES {
+                    times.remove(0);
+                }
+                times.push(now);
+            }
+        }
+        let (lease_id, expires_at) = (inst.create_revision, inst.expires_at);
+        self.arm(slot);
+        if prev_state != InstanceState::Alive {
+            self.counts[prev_state.index()] -= 1;
+            self.counts[InstanceState::Alive.index()] += 1;
+            self.restarts_total += 1;
+        }
+        let event = kind.map(|kind| self.record(slot, kind, now, prev));
+        let outcome = match kind {
+            None => HeartbeatOutcome::Renewed,
+            Some(EventType::Updated) => HeartbeatOutcome::Updated,
+            Some(_) => HeartbeatOutcome::Revived,
+        };
+        Ok((
+            HeartbeatReply {
+                lease_id,
+                revision: self.revision,
+                heartbeat_revision: hb.heartbeat_revision,
+                expires_at_unix_ms: expires_at,
+                outcome,
+            },
+            event,
+        ))
+    }
+
+    fn register(
+        &mut self,
+        hb: Heartbeat,
+        now: u64,
+    ) -> Result<(HeartbeatReply, Option<SharedEvent>), StateError> {
+        if self.len() >= self.max_instances {
+            return Err(StateError::Full {
+                max: self.max_instances,
+            });
+        }
+        let rev = self.revision + 1;
+        let expires_at = match hb.source {
+            Source::Http => now + u64::from(hb.ttl_ms),
+            Source::Etcd => 0,
+        };
+        let service = self.intern_service(&hb.service);
+        let inst = Instance {
+            service,
+            name: Arc::from(hb.instance.as_str()),
+            address: hb.address.into_boxed_str(),
+            metadata: hb.metadata,
+            reason: None,
+            recent_restarts: None,
+            heartbeat_revision: hb.heartbeat_revision,
+            create_revision: rev,
+            mod_revision: rev,
+            version: 1,
+            registered_at: now,
+            last_heartbeat: now,
+            expires_at,
+            ended_at: 0,
+            armed_at: 0,
+            ttl_ms: hb.ttl_ms,
+            restarts_total: 0,
+            state: InstanceState::Alive,
+            health: hb.health,
+            source: hb.source,
+        };
+        let slot = self.insert(inst);
+        self.arm(slot);
+        let event = self.record(slot, EventType::Registered, now, None);
+        Ok((
+            HeartbeatReply {
+                lease_id: rev,
+                revision: self.revision,
+                heartbeat_revision: hb.heartbeat_revision,
+                expires_at_unix_ms: expires_at,
+                outcome: HeartbeatOutcome::Registered,
+            },
+            Some(event),
+        ))
+    }
+
+    fn intern_service(&mut self, service: &str) -> Arc<str> {
+        if let Some((k, _)) = self.services.get_key_value(service) {
+            return k.clone();
+        }
+        let k: Arc<str> = Arc::from(service);
+        self.services.insert(k.clone(), HashMap::new());
+        k
+    }
+
+    fn insert(&mut self, inst: Instance) -> u32 {
+        let (service, name, state) = (inst.service.clone(), inst.name.clone(), inst.state);
+        let slot = match self.free.pop() {
+            Some(s) => s,
+            None => {
+                self.slots.push(Slot::default());
+                (self.slots.len() - 1) as u32
+            }
+        };
+        if let Some(s) = self.slots.get_mut(slot as usize) {
+            s.inst = Some(inst);
+        }
+        self.services.entry(service).or_default().insert(name, slot);
+        self.counts[state.index()] += 1;
+        slot
+    }
+
+    /// Make sure an alive, Skein-timed instance has a heap entry no later
+    /// than its deadline.
+    fn arm(&mut self, slot: u32) {
+        let Some(s) = self.slots.get_mut(slot as usize) else {
+            return;
+        };
+        let gen = s.gen;
+        let Some(inst) = s.inst.as_mut() else { return };
+        if inst.state != InstanceState::Alive || inst.source != Source::Http {
+            return;
+        }
+        if inst.armed_at == 0 || inst.expires_at < inst.armed_at {
+            inst.armed_at = inst.expires_at;
+            self.deadlines.push(Reverse((inst.expires_at, slot, gen)));
+        }
+    }
+
+    /// Bump the revision and append the event for `slot`'s current state.
+    fn record(
+        &mut self,
+        slot: u32,
+        kind: EventType,
+        now: u64,
+        prev: Option<InstanceView>,
+    ) -> SharedEvent {
+        self.revision += 1;
+        let rev = self.revision;
+        let value = match self.inst_mut(slot) {
+            Some(i) => {
+                i.mod_revision = rev;
+                view(i, now)
+            }
+            None => unreachable_view(),
+        };
+        let event = Arc::new(Event {
+            revision: rev,
+            kind,
+            service: value.service.clone(),
+            instance: value.instance.clone(),
+            at_unix_ms: now,
+            value,
+            prev,
+        });
+        self.history.push(event.clone());
+        event
+    }
+
+    /// Graceful deregistration (also of an expired instance). `Ok(None)` if
+    /// it was already deregistered.
+    pub fn deregister(
+        &mut self,
+        service: &str,
+        instance: &str,
+        reason: Option<&str>,
+        now: u64,
+    ) -> Result<Option<SharedEvent>, StateError> {
+        let not_found = || StateError::NotFound {
+            service: service.to_string(),
+            instance: instance.to_string(),
+        };
+        let slot = self.slot_of(service, instance).ok_or_else(not_found)?;
+        self.end(slot, InstanceState::Deregistered, reason, now)
+            .ok_or_else(not_found)
+    }
+
+    /// Move `slot` to a dead state; `Some(None)` if it already was in it.
+    fn end(
+        &mut self,
+        slot: u32,
+        to: InstanceState,
+        reason: Option<&str>,
+        now: u64,
+    ) -> Option<Option<SharedEvent>> {
+        let inst = self.inst(slot)?;
+        let from = inst.state;
+        if from == to || (to == InstanceState::Expired && from != InstanceState::Alive) {
+            return Some(None);
+        }
+        let prev = view(inst, now);
+        let inst = self.inst_mut(slot)?;
+        inst.state = to;
+        inst.ended_at = now;
+        inst.expires_at = 0;
+        inst.reason = reason.map(Box::from);
+        self.counts[from.index()] -= 1;
+        self.counts[to.index()] += 1;
+        let kind = match to {
+            InstanceState::Expired => EventType::Expired,
+            _ => EventType::Deregistered,
+        };
+        Some(Some(self.record(slot, kind, now, Some(prev))))
+    }
+
+    /// Expire an etcd-governed instance whose lease is gone.
+    pub fn expire(
+        &mut self,
+        service: &str,
+        instance: &str,
+        reason: Option<&str>,
+        now: u64,
+    ) -> Option<SharedEvent> {
+        let slot = self.slot_of(service, instance)?;
+        self.end(slot, InstanceState::Expired, reason, now)
+            .flatten()
+    }
+
+    /// The earliest deadline in the heap, if any.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.deadlines.peek().map(|Reverse((at, _, _))| *at)
+    }
+
+    /// Expire the next instance whose deadline is at or before `now`.
+    /// Returns `None` when nothing (more) is due. Also returns how late the
+    /// detection was, in ms.
+    pub fn expire_next(&mut self, now: u64) -> Option<(SharedEvent, u64)> {
+        loop {
+            let &Reverse((at, slot, gen)) = self.deadlines.peek()?;
+            if at > now {
+                return None;
+            }
+            self.deadlines.pop();
+            let Some(s) = self.slots.get_mut(slot as usize) else {
+                continue;
+            };
+            if s.gen != gen {
+                continue;
+            }
+            let Some(inst) = s.inst.as_mut() else {
+                continue;
+            };
+            if inst.armed_at != at {
+                continue; // superseded by an earlier entry
+            }
+            inst.armed_at = 0;
+            if inst.state != InstanceState::Alive || inst.source != Source::Http {
+                continue;
+            }
+            if inst.expires_at > now {
+                inst.armed_at = inst.expires_at;
+                self.deadlines.push(Reverse((inst.expires_at, slot, gen)));
+                continue;
+            }
+            let late = now - inst.expires_at;
+            if let Some(Some(event)) = self.end(slot, InstanceState::Expired, None, now) {
+                return Some((event, late));
+            }
+        }
+    }
+
+    /// Drop dead instances whose end lies more than `retention_ms` ago.
+    /// Returns their keys (the caller logs the purge). Not a revision.
+    pub fn purge(&mut self, now: u64, retention_ms: u64) -> Vec<(String, String)> {
+        let mut doomed = Vec::new();
+        for (i, s) in self.slots.iter().enumerate() {
+            if let Some(inst) = &s.inst {
+                if inst.state != InstanceState::Alive && inst.ended_at + retention_ms <= now {
+                    doomed.push(i as u32);
+                }
+            }
+        }
+        doomed
+            .into_iter()
+            .filter_map(|slot| self.remove(slot))
+            .collect()
+    }
+
+    /// Remove one instance by name (replaying a purge record).
+    pub fn remove_by_name(&mut self, service: &str, instance: &str) {
+        if let Some(slot) = self.slot_of(service, instance) {
+            self.remove(slot);
+        }
+    }
+
+    fn remove(&mut self, slot: u32) -> Option<(String, String)> {
+        let s = self.slots.get_mut(slot as usize)?;
+        let inst = s.inst.take()?;
+        s.gen = s.gen.wrapping_add(1);
+        self.free.push(slot);
+        self.counts[inst.state.index()] -= 1;
+        if let Some(map) = self.services.get_mut(inst.service.as_ref()) {
+            map.remove(inst.name.as_ref());
+            if map.is_empty() {
+                self.services.remove(inst.service.as_ref());
+            }
+        }
+        Some((inst.service.to_string(), inst.name.to_string()))
+    }
+
+    /// Every instance, sorted by service and name.
+    pub fn snapshot(&self, now: u64) -> Vec<InstanceView> {
+        let mut out = Vec::with_capacity(self.len());
+        for map in self.services.values() {
+            let mut names: Vec<(&Arc<str>, &u32)> = map.iter().collect();
+            names.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.extend(
+                names
+                    .into_iter()
+                    .filter_map(|(_, &slot)| self.inst(slot).map(|i| view(i, now))),
+            );
+        }
+        out
+    }
+
+    /// Instances as they were at `revision` (renewal fields are current:
+    /// renewals are not revisions). Purged instances are not reconstructed.
+    pub fn list_at(&self, revision: u64, now: u64) -> Result<Vec<InstanceView>, Compacted> {
+        if revision >= self.revision {
+            return Ok(self.snapshot(now));
+        }
+        // The first change after `revision` of each key carries its state at
+        // `revision` as `prev`.
+        let later = self.history.since(revision + 1, usize::MAX)?;
+        let mut before: HashMap<(&str, &str), &Option<InstanceView>> = HashMap::new();
+        for e in &later {
+            before
+                .entry((e.service.as_str(), e.instance.as_str()))
+                .or_insert(&e.prev);
+        }
+        let mut out = Vec::new();
+        for v in self.snapshot(now) {
+            if v.mod_revision <= revision {
+                out.push(v);
+            } else if let Some(Some(p)) = before.get(&(v.service.as_str(), v.instance.as_str())) {
+                out.push(p.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    // ---- restore (replay of the snapshot file and the log) ----------------
+
+    /// Put an instance back as persisted (replay). Replaces a same-named one.
+    pub fn restore(&mut self, v: &InstanceView) {
+        self.remove_by_name(&v.service, &v.instance);
+        if self.len() >= self.max_instances {
+            tracing::warn!(
+                "registry: dropping {}/{} on restore: over the maximum of {} instances",
+                v.service,
+                v.instance,
+                self.max_instances
+            );
+            return;
+        }
+        let service = self.intern_service(&v.service);
+        let ended_at = match v.state {
+            InstanceState::Alive => 0,
+            InstanceState::Expired => v.expired_at_unix_ms.unwrap_or(v.last_heartbeat_unix_ms),
+            InstanceState::Deregistered => v
+                .deregistered_at_unix_ms
+                .unwrap_or(v.last_heartbeat_unix_ms),
+        };
+        let inst = Instance {
+            service,
+            name: Arc::from(v.instance.as_str()),
+            address: v.address.clone().into_boxed_str(),
+            metadata: v.metadata.clone(),
+            reason: v.deregister_reason.as_deref().map(Box::from),
+            recent_restarts: None,
+            heartbeat_revision: v.heartbeat_revision,
+            create_revision: v.create_revision,
+            mod_revision: v.mod_revision,
+            version: v.version,
+            registered_at: v.registered_at_unix_ms,
+            last_heartbeat: v.last_heartbeat_unix_ms,
+            expires_at: v.expires_at_unix_ms.unwrap_or(0),
+            ended_at,
+            armed_at: 0,
+            ttl_ms: v.ttl_ms,
+            restarts_total: v.restarts_total,
+            state: v.state,
+            health: v.health,
+            source: v.source,
+        };
+        self.insert(inst);
+    }
+
+    /// Replay an event record: the instance as it was after it, the revision, the history.
+    pub fn restore_event(&mut self, e: SharedEvent) {
+        if e.revision <= self.revision {
+            return; // already in the snapshot
+        }
+        self.restore(&e.value);
+        if matches!(e.kind, EventType::Revived)
+            || (e.kind == EventType::Registered && e.prev.is_some())
+        {
+            self.restarts_total += 1;
+        }
+        if e.revision != self.revision + 1 {
+            self.history.reset(e.revision);
+        }
+        self.revision = e.revision;
+        self.history.push(e);
+    }
+
+    /// Replay a renewal record.
+    pub fn restore_renewal(&mut self, service: &str, instance: &str, hb_rev: u64, at: u64) {
+        if let Some(slot) = self.slot_of(service, instance) {
+            if let Some(i) = self.inst_mut(slot) {
+                if hb_rev > i.heartbeat_revision {
+                    i.heartbeat_revision = hb_rev;
+                    i.last_heartbeat = at;
+                }
+            }
+        }
+    }
+
+    /// Set the revision and history after loading a snapshot.
+    pub fn restore_revision(&mut self, revision: u64, restarts_total: u64, events: Vec<Event>) {
+        self.revision = revision;
+        self.restarts_total = restarts_total;
+        let first = events.first().map_or(revision + 1, |e| e.revision);
+        self.history.reset(first);
+        for e in events {
+            if e.revision == self.history.oldest() + self.history.len() as u64 {
+                self.history.push(Arc::new(e));
+            }
+        }
+        if self.history.is_empty() {
+            self.history.reset(revision + 1);
+        }
+    }
+
+    /// After a restart: every alive Skein-timed lease gets a fresh full TTL
+    /// from `now`, so the collector's own downtime never expires anything.
+    pub fn rearm_all(&mut self, now: u64) {
+        self.deadlines.clear();
+        for s in &mut self.slots {
+            if let Some(i) = s.inst.as_mut() {
+                i.armed_at = 0;
+                if i.state == InstanceState::Alive && i.source == Source::Http {
+                    i.expires_at = now + u64::from(i.ttl_ms);
+                }
+            }
+        }
+        for slot in 0..self.slots.len() as u32 {
+            self.arm(slot);
+        }
+    }
+}
+
+fn view(i: &Instance, now: u64) -> InstanceView {
+    let restarts_last_hour = i.recent_restarts.as_ref().map_or(0, |t| {
+        t.iter().filter(|&&at| at + RESTART_WINDOW_MS > now).count() as u32
+    });
+    InstanceView {
+        service: i.service.to_string(),
+        instance: i.name.to_string(),
+        state: i.state,
+        source: i.source,
+        address: i.address.to_string(),
+        metadata: i.metadata.clone(),
+        health: i.health,
+        ttl_ms: i.ttl_ms,
+        heartbeat_revision: i.heartbeat_revision,
+        lease_id: i.create_revision,
+        create_revision: i.create_revision,
+        mod_revision: i.mod_revision,
+        version: i.version,
+        registered_at_unix_ms: i.registered_at,
+        last_heartbeat_unix_ms: i.last_heartbeat,
+        expires_at_unix_ms: (i.expires_at != 0).then_some(i.expires_at),
+        expired_at_unix_ms: (i.state == InstanceState::Expired).then_some(i.ended_at),
+        deregistered_at_unix_ms: (i.state == InstanceState::Deregistered).then_some(i.ended_at),
+        deregister_reason: i.reason.as_deref().map(str::to_string),
+        restarts_last_hour,
+        restarts_total: i.restarts_total,
+        last_traffic_unix_ms: None,
+    }
+}
+
+/// `record` is only called for occupied slots; this keeps it total anyway.
+fn unreachable_view() -> InstanceView {
+    InstanceView {
+        service: String::new(),
+        instance: String::new(),
+        state: InstanceState::Deregistered,
+        source: Source::Http,
+        address: String::new(),
+        metadata: BTreeMap::new(),
+        health: Health::Passing,
+        ttl_ms: 0,
+        heartbeat_revision: 0,
+        lease_id: 0,
+        create_revision: 0,
+        mod_revision: 0,
+        version: 0,
+        registered_at_unix_ms: 0,
+        last_heartbeat_unix_ms: 0,
+        expires_at_unix_ms: None,
+        expired_at_unix_ms: None,
+        deregistered_at_unix_ms: None,
+        deregister_reason: None,
+        restarts_last_hour: 0,
+        restarts_total: 0,
+        last_traffic_unix_ms: None,
+    }
+}
