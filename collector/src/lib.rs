@@ -8,12 +8,14 @@
 //! index/   WAL → tantivy indexer, time partitions, retention, searches (the only tantivy user)
 //! query/   the storage seam: query types and the `TraceStore`/`LogStore` traits
 //! api/     HTTP: Jaeger query API, native `/api/v1` API, `/metrics`
+//! alerts/  rules, evaluation, silences, notifications (webhook v4, Alertmanager)
 //! ```
 //!
 //! `config` turns flags/env/TOML into a validated [`config::Config`]; `pipeline`
 //! wires the pieces together in the order the data flows; `telemetry` owns the
 //! Prometheus registry and tracing set-up.
 
+pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod config;

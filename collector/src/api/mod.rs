@@ -15,6 +15,7 @@
 //! anyvalue.rs   OTLP AnyValue → JSON
 //! jaeger/       Jaeger API: model, convert, params, handlers
 //! logs.rs       GET /api/v1/logs
+//! alerts/       alerts, history, rules and silences (own state: crate::alerts::Alerts)
 //! ops.rs        /metrics, /healthz, /readyz
 //! ```
 //!
@@ -23,6 +24,7 @@
 //! it from the parts instead:
 //! `read_routes().layer(auth).merge(ops_routes()).with_state(state)`.
 
+pub mod alerts;
 pub mod anyvalue;
 pub mod duration;
 pub mod error;
