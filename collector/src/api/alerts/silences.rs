@@ -4,7 +4,6 @@
 //! `GET` lists all (expired ones too) with `status.state`; `DELETE /{id}`
 //! expires a silence, which stays listed.
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::{json, Value};
@@ -29,12 +28,13 @@ pub async fn get_one(
     Ok(Json(s.to_json(alerts.now_ms())))
 }
 
+/// The body is read as JSON whatever its content type (curl users forget it).
 pub async fn create(
     State(alerts): State<Alerts>,
-    body: Result<Json<SilenceInput>, JsonRejection>,
+    body: axum::body::Bytes,
 ) -> Result<Json<Value>, AlertsApiError> {
-    let Json(input) = body
-        .map_err(|e| AlertsApiError::bad_request(format!("invalid silence: {}", e.body_text())))?;
+    let input: SilenceInput = serde_json::from_slice(&body)
+        .map_err(|e| AlertsApiError::bad_request(format!("invalid silence: {e}")))?;
     let id = tokio::task::spawn_blocking(move || alerts.post_silence(input))
         .await
         .map_err(|e| {
