@@ -4,6 +4,7 @@
 //! (`skein_notifications_total{result="dropped"}`). Each notification is
 //! POSTed with retries and exponential backoff (0.5 s doubling to 8 s, at
 //! most [`MAX_ATTEMPTS`] tries; 4xx other than 408/429 is not retried).
+//! Receivers are plain `http://` URLs (config validation refuses `https://`).
 
 use std::time::Duration;
 
@@ -53,9 +54,6 @@ impl Outbox {
         metrics: AlertMetrics,
         cancel: CancellationToken,
     ) -> Result<(Outbox, Vec<JoinHandle<()>>), reqwest::Error> {
-        // reqwest is built without a bundled crypto provider; use ring,
-        // which the collector's TLS already links (ignored if one is set).
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             .build()?;
