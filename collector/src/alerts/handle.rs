@@ -399,7 +399,7 @@ fn api_rules_path(cfg: &AlertsConfig) -> PathBuf {
     cfg.state_dir.join("rules.json")
 }
 
-fn load_api_rules(path: &PathBuf) -> Result<Vec<RuleGroup>, AlertsError> {
+fn load_api_rules(path: &std::path::Path) -> Result<Vec<RuleGroup>, AlertsError> {
     match std::fs::read_to_string(path) {
         Ok(text) => Ok(rules::parse_group_list(&path.display().to_string(), &text)?),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
