@@ -110,6 +110,40 @@ pub struct Args {
     /// Key prefix under which services register in etcd [default: /services/]
     #[arg(long, env = "SKEIN_ETCD_PREFIX")]
     pub etcd_prefix: Option<String>,
+    /// Alert rule file (YAML; repeatable; reloaded on SIGHUP and POST /api/v1/rules/reload)
+    #[arg(long = "rules", env = "SKEIN_RULES", value_delimiter = ',')]
+    pub rules: Vec<PathBuf>,
+    /// Send notifications to this URL in Alertmanager's webhook format v4 (repeatable)
+    #[arg(long = "webhook", env = "SKEIN_WEBHOOK", value_delimiter = ',')]
+    pub webhook: Vec<String>,
+    /// Push alerts to this Alertmanager (base URL; POST /api/v2/alerts) (repeatable)
+    #[arg(
+        long = "alertmanager",
+        env = "SKEIN_ALERTMANAGER",
+        value_delimiter = ','
+    )]
+    pub alertmanager: Vec<String>,
+    /// Wait this long after a group's first news before notifying [default: 5s]
+    #[arg(long, env = "SKEIN_GROUP_WAIT")]
+    pub group_wait: Option<String>,
+    /// Re-send a group's firing alerts this often [default: 4h]
+    #[arg(long, env = "SKEIN_REPEAT_INTERVAL")]
+    pub repeat_interval: Option<String>,
+    /// Fire the always-on Watchdog alert (a dead-man's switch for the alert pipeline)
+    #[arg(long, env = "SKEIN_WATCHDOG", num_args = 0..=1, default_missing_value = "true")]
+    pub watchdog: Option<bool>,
+    /// Share of live instances expiring within --mass-expiry-window that counts as a mass expiry [default: 0.3]
+    #[arg(long, env = "SKEIN_MASS_EXPIRY_RATIO")]
+    pub mass_expiry_ratio: Option<f64>,
+    /// Window for --mass-expiry-ratio [default: 30s]
+    #[arg(long, env = "SKEIN_MASS_EXPIRY_WINDOW")]
+    pub mass_expiry_window: Option<String>,
+    /// How long individual alerts are held during a mass expiry [default: 5m]
+    #[arg(long, env = "SKEIN_MASS_EXPIRY_HOLD")]
+    pub mass_expiry_hold: Option<String>,
+    /// This collector's public base URL, for links in alerts [default: http://<http-addr>]
+    #[arg(long, env = "SKEIN_EXTERNAL_URL")]
+    pub external_url: Option<String>,
 }
 
 /// The optional TOML file: the same keys as the flags, unknown keys rejected.
@@ -142,6 +176,16 @@ struct FileConfig {
     registry_max_instances: Option<usize>,
     etcd_endpoint: Option<Vec<String>>,
     etcd_prefix: Option<String>,
+    rules: Option<Vec<PathBuf>>,
+    webhook: Option<Vec<String>>,
+    alertmanager: Option<Vec<String>>,
+    group_wait: Option<String>,
+    repeat_interval: Option<String>,
+    watchdog: Option<bool>,
+    mass_expiry_ratio: Option<f64>,
+    mass_expiry_window: Option<String>,
+    mass_expiry_hold: Option<String>,
+    external_url: Option<String>,
 }
 
 /// A size in a TOML file: a number of bytes or a string like `"16MiB"`.
@@ -213,6 +257,23 @@ pub struct Config {
     /// `--max-series`.
     pub max_series: usize,
     pub registry: RegistrySettings,
+    pub alerting: AlertingConfig,
+}
+
+/// Alerting settings (`--rules`, `--webhook`, `--alertmanager`, …).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertingConfig {
+    pub rules: Vec<PathBuf>,
+    pub webhooks: Vec<String>,
+    pub alertmanagers: Vec<String>,
+    pub group_wait: Duration,
+    pub repeat_interval: Duration,
+    pub watchdog: bool,
+    pub mass_expiry_ratio: f64,
+    pub mass_expiry_window: Duration,
+    pub mass_expiry_hold: Duration,
+    /// `None`: derived from the bound HTTP address.
+    pub external_url: Option<String>,
 }
 
 impl Config {
@@ -373,7 +434,37 @@ impl Config {
             &err,
         )?;
 
+        let alerting = alerting_config(
+            &err,
+            &duration,
+            AlertingSources {
+                rules: if a.rules.is_empty() {
+                    f.rules.unwrap_or_default()
+                } else {
+                    a.rules
+                },
+                webhooks: if a.webhook.is_empty() {
+                    f.webhook.unwrap_or_default()
+                } else {
+                    a.webhook
+                },
+                alertmanagers: if a.alertmanager.is_empty() {
+                    f.alertmanager.unwrap_or_default()
+                } else {
+                    a.alertmanager
+                },
+                group_wait: a.group_wait.or(f.group_wait),
+                repeat_interval: a.repeat_interval.or(f.repeat_interval),
+                watchdog: a.watchdog.or(f.watchdog).unwrap_or(false),
+                mass_expiry_ratio: a.mass_expiry_ratio.or(f.mass_expiry_ratio),
+                mass_expiry_window: a.mass_expiry_window.or(f.mass_expiry_window),
+                mass_expiry_hold: a.mass_expiry_hold.or(f.mass_expiry_hold),
+                external_url: a.external_url.or(f.external_url),
+            },
+        )?;
+
         Ok(Config {
+            alerting,
             registry,
             data_dir: a
                 .data_dir
@@ -484,6 +575,89 @@ fn registry_settings(
         max_instances,
         etcd_endpoints,
         etcd_prefix,
+    })
+}
+
+/// The alerting settings before validation (flags merged with the file).
+struct AlertingSources {
+    rules: Vec<PathBuf>,
+    webhooks: Vec<String>,
+    alertmanagers: Vec<String>,
+    group_wait: Option<String>,
+    repeat_interval: Option<String>,
+    watchdog: bool,
+    mass_expiry_ratio: Option<f64>,
+    mass_expiry_window: Option<String>,
+    mass_expiry_hold: Option<String>,
+    external_url: Option<String>,
+}
+
+fn alerting_config(
+    err: &dyn Fn(&str, String) -> ConfigError,
+    duration: &dyn Fn(&str, Option<String>, &str) -> Result<Duration, ConfigError>,
+    s: AlertingSources,
+) -> Result<AlertingConfig, ConfigError> {
+    let url = |key: &str, u: &str| -> Result<(), ConfigError> {
+        let ok = (u.starts_with("http://") || u.starts_with("https://"))
+            && u.split("://")
+                .nth(1)
+                .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'));
+        if ok {
+            Ok(())
+        } else {
+            Err(err(key, format!("'{u}' is not an http:// or https:// URL")))
+        }
+    };
+    // Notifications go out over plain HTTP (no TLS client is linked yet).
+    let http_only = |key: &str, u: &str| -> Result<(), ConfigError> {
+        url(key, u)?;
+        if u.starts_with("https://") {
+            return Err(err(
+                key,
+                format!("'{u}': https:// receivers are not supported yet; use http:// (e.g. through a local TLS proxy)"),
+            ));
+        }
+        Ok(())
+    };
+    for u in &s.webhooks {
+        http_only("webhook", u)?;
+    }
+    for u in &s.alertmanagers {
+        http_only("alertmanager", u)?;
+    }
+    if let Some(u) = &s.external_url {
+        url("external_url", u)?;
+    }
+    let group_wait = duration("group_wait", s.group_wait, "5s")?;
+    if group_wait > Duration::from_secs(3600) {
+        return Err(err("group_wait", "must be at most 1h".into()));
+    }
+    let repeat_interval = duration("repeat_interval", s.repeat_interval, "4h")?;
+    if repeat_interval < Duration::from_secs(1) {
+        return Err(err("repeat_interval", "must be at least 1s".into()));
+    }
+    let ratio = s.mass_expiry_ratio.unwrap_or(0.3);
+    if !(ratio > 0.0 && ratio <= 1.0) {
+        return Err(err(
+            "mass_expiry_ratio",
+            format!("{ratio} must be above 0 and at most 1"),
+        ));
+    }
+    let window = duration("mass_expiry_window", s.mass_expiry_window, "30s")?;
+    if window < Duration::from_secs(1) {
+        return Err(err("mass_expiry_window", "must be at least 1s".into()));
+    }
+    Ok(AlertingConfig {
+        rules: s.rules,
+        webhooks: s.webhooks,
+        alertmanagers: s.alertmanagers,
+        group_wait,
+        repeat_interval,
+        watchdog: s.watchdog,
+        mass_expiry_ratio: ratio,
+        mass_expiry_window: window,
+        mass_expiry_hold: duration("mass_expiry_hold", s.mass_expiry_hold, "5m")?,
+        external_url: s.external_url.map(|u| u.trim_end_matches('/').to_string()),
     })
 }
 
@@ -753,6 +927,62 @@ mod tests {
             ("--expired-retention=1s", "expired_retention"),
             ("--etcd-endpoint=nohost", "etcd_endpoint"),
             ("--registry-watch-history=0", "registry_watch_history"),
+        ] {
+            let e = parse(&[flag]).unwrap_err().to_string();
+            assert!(e.contains(&format!("'{key}'")), "{flag}: {e}");
+        }
+    }
+
+    #[test]
+    fn alerting_flags() {
+        let c = parse(&[]).unwrap().alerting;
+        assert_eq!(c.group_wait, Duration::from_secs(5));
+        assert_eq!(c.repeat_interval, Duration::from_secs(4 * 3600));
+        assert_eq!(
+            (
+                c.mass_expiry_ratio,
+                c.mass_expiry_window,
+                c.mass_expiry_hold
+            ),
+            (0.3, Duration::from_secs(30), Duration::from_secs(300))
+        );
+        assert!(!c.watchdog && c.rules.is_empty());
+        let c = parse(&[
+            "--rules=a.yaml",
+            "--rules=b.yaml",
+            "--webhook=http://hook:1/x",
+            "--alertmanager=http://am:9093",
+            "--group-wait=1s",
+            "--repeat-interval=1m",
+            "--watchdog",
+            "--mass-expiry-ratio=0.5",
+            "--mass-expiry-window=10s",
+            "--mass-expiry-hold=1m",
+            "--external-url=https://skein.example/",
+        ])
+        .unwrap()
+        .alerting;
+        assert_eq!(
+            c.rules,
+            vec![PathBuf::from("a.yaml"), PathBuf::from("b.yaml")]
+        );
+        assert_eq!(c.webhooks, ["http://hook:1/x"]);
+        assert_eq!(c.alertmanagers, ["http://am:9093"]);
+        assert_eq!(
+            (c.group_wait, c.repeat_interval),
+            (Duration::from_secs(1), Duration::from_secs(60))
+        );
+        assert!(c.watchdog);
+        assert_eq!(c.mass_expiry_ratio, 0.5);
+        assert_eq!(c.external_url.as_deref(), Some("https://skein.example"));
+        for (flag, key) in [
+            ("--webhook=ftp://x", "webhook"),
+            ("--webhook=https://hooks.example/x", "webhook"),
+            ("--alertmanager=localhost:9093", "alertmanager"),
+            ("--group-wait=soon", "group_wait"),
+            ("--repeat-interval=0s", "repeat_interval"),
+            ("--mass-expiry-ratio=1.5", "mass_expiry_ratio"),
+            ("--mass-expiry-window=0s", "mass_expiry_window"),
         ] {
             let e = parse(&[flag]).unwrap_err().to_string();
             assert!(e.contains(&format!("'{key}'")), "{flag}: {e}");

@@ -11,12 +11,14 @@
 //! derive/  from WAL span records: dependency graph (per-minute edges), span RED and service-graph metrics
 //! api/     HTTP: Jaeger query API, native `/api/v1` API, `/metrics`
 //! registry/ service registry: leases, revisions, watch, expiry, etcd source
+//! alerts/  rules, evaluation, silences, notifications (webhook v4, Alertmanager)
 //! ```
 //!
 //! `config` turns flags/env/TOML into a validated [`config::Config`]; `pipeline`
 //! wires the pieces together in the order the data flows; `telemetry` owns the
 //! Prometheus registry and tracing set-up.
 
+pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod config;

@@ -69,6 +69,8 @@ pub enum StartError {
     Derive(#[from] derive::DeriveError),
     #[error("{0}")]
     Registry(#[from] service_registry::RegistryError),
+    #[error("alerting: {0}")]
+    Alerts(#[from] crate::alerts::AlertsError),
 }
 
 /// A running collector: its bound addresses and the handles to stop it.
@@ -89,12 +91,16 @@ pub struct Running {
     /// `flock` on `<data-dir>/LOCK`, held for the life of the process.
     _data_dir_lock: std::fs::File,
     derive: Option<DeriveRunning>,
+    alert_tasks: Vec<JoinHandle<()>>,
 }
 
 /// Open storage, start the indexer and every listener. Each listener logs
 /// `listening <name>=<addr>` with the address it actually bound.
 pub async fn start(config: Config) -> Result<Running, StartError> {
     let registry = Registry::new();
+    // Fail fast on a bad rule file, before any storage or listener is opened.
+    crate::alerts::rules::RuleSet::load(&config.alerting.rules, Vec::new())
+        .map_err(crate::alerts::AlertsError::from)?;
     std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
         path: config.data_dir.display().to_string(),
         source,
@@ -249,18 +255,39 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         registry: svc_registry.clone(),
         shutdown: cancel.clone(),
     };
+    let listener = bind("http", config.http_addr).await?;
+    let http_addr = local_addr("http", &listener, config.http_addr)?;
+
+    // 5. Alerts: rules, the evaluation task and notification delivery. The
+    // registry (liveness) and the dependency graph (callers) plug in through
+    // `alerts::source`.
+    let alerting = alerts_config(&config, http_addr);
+    let alerting = crate::alerts::start(
+        alerting,
+        crate::alerts::eval::EngineDeps {
+            traces: storage.spans.clone(),
+            logs: storage.logs.clone(),
+            liveness: Arc::new(crate::alerts::NoLiveness),
+            callers: Arc::new(crate::alerts::NoCallers),
+        },
+        &registry,
+        cancel.child_token(),
+    )?;
+    let alert_tasks = alerting.tasks;
+
+    let read_auth = axum::middleware::from_fn_with_state(read_tokens, auth::check_bearer);
     let mut http = api::read_routes()
-        .layer(axum::middleware::from_fn_with_state(
-            read_tokens.clone(),
-            auth::check_bearer,
-        ))
+        .layer(read_auth.clone())
         .merge(api::ops_routes())
         .with_state(api_state)
-        .merge(api::registry::read_routes(registry_api.clone()).layer(
-            axum::middleware::from_fn_with_state(read_tokens, auth::check_bearer),
-        ))
+        .merge(api::registry::read_routes(registry_api.clone()).layer(read_auth.clone()))
+        .merge(api::alerts::read_routes(alerting.alerts.clone()).layer(read_auth))
         .merge(auth::require_write(
             api::registry::write_routes(registry_api),
+            tokens.clone(),
+        ))
+        .merge(auth::require_write(
+            api::alerts::write_routes(alerting.alerts),
             tokens.clone(),
         ));
     if config.debug_endpoints {
@@ -270,8 +297,6 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             tokens.clone(),
         ));
     }
-    let listener = bind("http", config.http_addr).await?;
-    let http_addr = local_addr("http", &listener, config.http_addr)?;
     servers.push(tokio::spawn(tls::serve_http(
         listener,
         http,
@@ -294,7 +319,30 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         indexer,
         _data_dir_lock: data_dir_lock,
         derive: derive_running,
+        alert_tasks,
     })
+}
+
+/// The alerting settings from the collector's configuration.
+fn alerts_config(config: &Config, http_addr: SocketAddr) -> crate::alerts::AlertsConfig {
+    let a = &config.alerting;
+    let external = a
+        .external_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{http_addr}"));
+    let mut cfg = crate::alerts::AlertsConfig::new(config.data_dir.join("alerts"), external);
+    cfg.rule_files = a.rules.clone();
+    cfg.webhooks = a.webhooks.clone();
+    cfg.alertmanagers = a.alertmanagers.clone();
+    cfg.group_wait = a.group_wait;
+    cfg.repeat_interval = a.repeat_interval;
+    cfg.watchdog = a.watchdog;
+    cfg.mass = crate::alerts::MassExpiryConfig {
+        ratio: a.mass_expiry_ratio,
+        window_ms: a.mass_expiry_window.as_millis() as u64,
+        hold_ms: a.mass_expiry_hold.as_millis() as u64,
+    };
+    cfg
 }
 
 impl Running {
@@ -307,6 +355,11 @@ impl Running {
                 "in-flight requests did not finish within {DRAIN_TIMEOUT:?}; closing anyway"
             );
         }
+        let _ = tokio::time::timeout(
+            Duration::from_secs(2),
+            futures::future::join_all(self.alert_tasks),
+        )
+        .await;
         self.registry_cancel.cancel();
         let _ = futures::future::join_all(self.registry_tasks).await;
         self.service_registry.close().await;

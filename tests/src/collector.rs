@@ -99,6 +99,11 @@ impl Collector {
         Api::new(self.http_base())
     }
 
+    /// The process id of the running collector (to send it signals).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }

@@ -18,6 +18,7 @@
 //! search/       GET /api/v1/traces?q= (the trace search language)
 //! traces/       GET /api/v1/traces/{trace_id}, /api/v1/traces/compare
 //! dependencies.rs  GET /api/dependencies (Jaeger), GET /api/v1/dependencies
+//! alerts/       alerts, history, rules and silences (own state: crate::alerts::Alerts)
 //! ops.rs        /metrics, /healthz, /readyz
 //! registry/     /api/v1/registry: heartbeat, instances, services, watch (own state)
 //! ```
@@ -27,6 +28,7 @@
 //! it from the parts instead:
 //! `read_routes().layer(auth).merge(ops_routes()).with_state(state)`.
 
+pub mod alerts;
 pub mod anyvalue;
 pub mod dependencies;
 pub mod duration;
