@@ -19,6 +19,7 @@ pub mod api;
 pub mod chain;
 pub mod collector;
 pub mod otlp;
+pub mod prometheus;
 pub mod python;
 pub mod stream;
 

@@ -1,5 +1,5 @@
 //! The HTTP query side on `--http-addr`: the Jaeger query API at the root,
-//! the native `/api/v1` API, `/metrics`, `/healthz` and `/readyz`.
+//! the native `/api/v1` API, the Loki API under `/loki/api/v1/`, `/metrics`, `/healthz` and `/readyz`.
 //!
 //! Written against the storage seam only ([`crate::query::TraceStore`],
 //! [`crate::query::LogStore`]); store calls block (tantivy), so they run on
@@ -15,6 +15,7 @@
 //! anyvalue.rs   OTLP AnyValue → JSON
 //! jaeger/       Jaeger API: model, convert, params, handlers
 //! logs.rs       GET /api/v1/logs
+//! loki/         Loki API subset under /loki/api/v1/ (LogQL in query::logql)
 //! ops.rs        /metrics, /healthz, /readyz
 //! ```
 //!
@@ -28,6 +29,7 @@ pub mod duration;
 pub mod error;
 pub mod jaeger;
 pub mod logs;
+pub mod loki;
 pub mod metrics;
 pub mod ops;
 pub mod params;
@@ -131,6 +133,7 @@ pub fn read_routes() -> Router<ApiState> {
     jaeger::routes()
         .route(logs::LOGS, get(logs::search))
         .route("/api/{*rest}", any(unknown_api_path))
+        .merge(loki::routes())
 }
 
 /// `/metrics`, `/healthz`, `/readyz`.

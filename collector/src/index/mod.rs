@@ -38,11 +38,13 @@ mod attrs;
 mod catalog;
 mod clock;
 mod indexer;
+mod log_counts;
 mod logs;
 mod metrics;
 mod partition;
 mod schema;
 mod search_logs;
+mod search_loki;
 mod search_spans;
 mod spans;
 #[cfg(test)]
