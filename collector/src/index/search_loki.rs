@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use tantivy::collector::{Count, TopDocs};
-use tantivy::query::{AllQuery, BooleanQuery, EmptyQuery, Occur, Query, RegexQuery};
+use tantivy::query::{AllQuery, BooleanQuery, EmptyQuery, Occur, Query, QueryClone, RegexQuery};
 use tantivy::schema::{Field, Value};
 use tantivy::{DocAddress, Order, Searcher, TantivyDocument};
 
@@ -125,7 +125,7 @@ impl LogIndex {
                 .search(
                     &*query,
                     &TopDocs::with_limit(limit)
-                        .order_by_fast_field::<u64>(log_names::TIMESTAMP, order.clone()),
+                        .order_by_fast_field::<u64>(log_names::TIMESTAMP, order),
                 )
                 .map_err(storage_err)?;
             hits.extend(top.into_iter().map(|(v, a)| (v.unwrap_or(0), i, a)));

@@ -4,6 +4,7 @@
 mod bench;
 mod indexer;
 mod logs;
+mod loki;
 mod spans;
 
 use std::collections::VecDeque;

@@ -235,6 +235,6 @@ mod tests {
         );
         assert_eq!(format_value(2.0), "2");
         assert_eq!(format_value(0.25), "0.25");
-        assert_eq!(format_value(1.0 / 0.0), "+Inf");
+        assert_eq!(format_value(f64::INFINITY), "+Inf");
     }
 }

@@ -113,7 +113,7 @@ impl Parser {
         match self.next() {
             Tok::Ident(s) => Ok(s),
             t => {
-                self.i -= 1;
+                self.i = self.i.saturating_sub(1);
                 Err(self.err(format!("expected {what}, found {}", describe(&t))))
             }
         }
@@ -250,7 +250,7 @@ impl Parser {
         match self.next() {
             Tok::Num(v) => Ok(if neg { -v } else { v }),
             t => {
-                self.i -= 1;
+                self.i = self.i.saturating_sub(1);
                 Err(self.err(format!("expected {what}, found {}", describe(&t))))
             }
         }
@@ -277,7 +277,7 @@ impl Parser {
         let range_ns = match self.next() {
             Tok::Dur(d) if d > 0 => d,
             t => {
-                self.i -= 1;
+                self.i = self.i.saturating_sub(1);
                 return Err(self.err(format!(
                     "expected a positive duration like 5m, found {}",
                     describe(&t)
@@ -389,7 +389,7 @@ impl Parser {
                 Tok::Re => MatchOp::Re,
                 Tok::Nre => MatchOp::Nre,
                 t => {
-                    self.i -= 1;
+                    self.i = self.i.saturating_sub(1);
                     return Err(self.err(format!(
                         "expected one of = != =~ !~ after {name}, found {}",
                         describe(&t)
@@ -458,11 +458,7 @@ impl Parser {
             )));
         };
         // a label filter starts with `name op`
-        let is_filter = matches!(
-            self.peek_at(1),
-            Tok::Eq | Tok::Neq | Tok::Re | Tok::Nre | Tok::Gt | Tok::Ge | Tok::Lt | Tok::Le | Tok::EqEq
-        );
-        if is_filter {
+        if is_filter_op(self.peek_at(1)) {
             return Ok(Stage::Labels(self.label_pred()?));
         }
         self.next();
@@ -533,21 +529,21 @@ impl Parser {
     fn label_and(&mut self) -> Result<LabelPred, LogqlError> {
         let mut lhs = self.label_atom()?;
         loop {
-            let and = match self.peek() {
+            let explicit = match self.peek() {
                 Tok::Comma => true,
-                Tok::Ident(w) if w == "and" => true,
-                // `| a="x" b="y"`: Loki allows space-separated filters
-                Tok::Ident(w) if w != "or" && matches!(self.peek_at(1), Tok::Eq | Tok::Neq | Tok::Re | Tok::Nre | Tok::Gt | Tok::Ge | Tok::Lt | Tok::Le | Tok::EqEq) => {
-                    let rhs = self.label_atom()?;
-                    lhs = LabelPred::And(Box::new(lhs), Box::new(rhs));
-                    continue;
-                }
+                Tok::Ident(w) => w == "and",
                 _ => false,
             };
-            if !and {
+            // `| a="x" b="y"`: Loki also accepts space-separated filters
+            let implicit = !explicit
+                && matches!(self.peek(), Tok::Ident(w) if w != "or")
+                && is_filter_op(self.peek_at(1));
+            if !explicit && !implicit {
                 break;
             }
-            self.next();
+            if explicit {
+                self.next();
+            }
             let rhs = self.label_atom()?;
             lhs = LabelPred::And(Box::new(lhs), Box::new(rhs));
         }
@@ -601,7 +597,7 @@ impl Parser {
                     Tok::Num(v) => (v * neg, false),
                     Tok::Dur(d) => (d as f64 / 1e9 * neg, true),
                     t => {
-                        self.i -= 1;
+                        self.i = self.i.saturating_sub(1);
                         return Err(self.err(format!("expected a number, found {}", describe(&t))));
                     }
                 };
@@ -612,15 +608,19 @@ impl Parser {
                     duration,
                 })
             }
-            (Tok::Ident(ref w), _) if w.ends_with("B") => Err(LogqlError::Unsupported(
-                "byte-size label filters".into(),
-            )),
             (_, t) => Err(self.err(format!(
                 "expected a label filter like {name}=\"value\" or {name} > 10, found {}",
                 describe(&t)
             ))),
         }
     }
+}
+
+fn is_filter_op(t: &Tok) -> bool {
+    matches!(
+        t,
+        Tok::Eq | Tok::Neq | Tok::Re | Tok::Nre | Tok::Gt | Tok::Ge | Tok::Lt | Tok::Le | Tok::EqEq
+    )
 }
 
 fn describe(t: &Tok) -> String {
