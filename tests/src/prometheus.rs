@@ -109,7 +109,10 @@ impl Prometheus {
         let status = resp.status().as_u16();
         let body: Value = resp.json().unwrap_or(Value::Null);
         assert_eq!(status, 200, "PromQL {promql} failed: {body}");
-        body["data"]["result"].as_array().cloned().unwrap_or_default()
+        body["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 }
 

@@ -56,8 +56,16 @@ fn send_logs(collector: &Collector) {
     );
     let lines: [(&str, Severity, bool); 4] = [
         ("order placed id=17", Severity::Info, false),
-        (r#"{"status":500,"msg":"payment declined"}"#, Severity::Error, true),
-        ("level=warn msg=\"slow inventory\" ms=900", Severity::Warn, false),
+        (
+            r#"{"status":500,"msg":"payment declined"}"#,
+            Severity::Error,
+            true,
+        ),
+        (
+            "level=warn msg=\"slow inventory\" ms=900",
+            Severity::Warn,
+            false,
+        ),
         ("cache warm", Severity::Debug, false),
     ];
     for (body, severity, traced) in lines {
@@ -118,7 +126,11 @@ impl Loki {
 fn entries(v: &Value) -> usize {
     v["data"]["result"]
         .as_array()
-        .map(|r| r.iter().map(|s| s["values"].as_array().map_or(0, Vec::len)).sum())
+        .map(|r| {
+            r.iter()
+                .map(|s| s["values"].as_array().map_or(0, Vec::len))
+                .sum()
+        })
         .unwrap_or(0)
 }
 
@@ -134,7 +146,11 @@ fn grafana_loki_datasource_requests() {
     let start = t0.to_string();
     let end = (now_ns() + 60_000_000_000).to_string();
     let window = |q: &'static str| -> Vec<(&'static str, String)> {
-        vec![("query", q.to_string()), ("start", start.clone()), ("end", end.clone())]
+        vec![
+            ("query", q.to_string()),
+            ("start", start.clone()),
+            ("end", end.clone()),
+        ]
     };
     let pairs = |v: &Vec<(&'static str, String)>| -> Vec<(&'static str, String)> { v.clone() };
     let q = |v: &Vec<(&'static str, String)>| -> Vec<(&str, &str)> {
@@ -152,7 +168,10 @@ fn grafana_loki_datasource_requests() {
     });
     assert_eq!(v["data"]["resultType"], "streams");
     let first = &v["data"]["result"][0]["values"][0];
-    assert!(first[0].as_str().unwrap().parse::<u64>().unwrap() > t0, "ns string");
+    assert!(
+        first[0].as_str().unwrap().parse::<u64>().unwrap() > t0,
+        "ns string"
+    );
 
     // health check
     let v = loki.ok("query", &[("query", "vector(1)+vector(1)"), ("time", &end)]);
@@ -169,7 +188,12 @@ fn grafana_loki_datasource_requests() {
     let tq = format!(r#"{{service_name="checkout"}} | trace_id="{TRACE}""#);
     let (status, body) = loki.get(
         "query_range",
-        &[("query", &tq), ("start", &start), ("end", &end), ("limit", "100")],
+        &[
+            ("query", &tq),
+            ("start", &start),
+            ("end", &end),
+            ("limit", "100"),
+        ],
         true,
     );
     assert_eq!(status, 200, "{body}");
@@ -204,7 +228,10 @@ fn grafana_loki_datasource_requests() {
     let v = loki.ok(
         "query",
         &[
-            ("query", r#"sum by (service_name) (count_over_time({deployment_environment="e2e"}[10m]))"#),
+            (
+                "query",
+                r#"sum by (service_name) (count_over_time({deployment_environment="e2e"}[10m]))"#,
+            ),
             ("time", &end),
         ],
     );
@@ -222,7 +249,10 @@ fn grafana_loki_datasource_requests() {
     counts.sort();
     assert_eq!(
         counts,
-        [("billing".to_string(), "1".to_string()), ("checkout".into(), "4".into())]
+        [
+            ("billing".to_string(), "1".to_string()),
+            ("checkout".into(), "4".into())
+        ]
     );
     let v = loki.ok(
         "query",
@@ -236,20 +266,38 @@ fn grafana_loki_datasource_requests() {
     // label browser
     let w = [("start", start.as_str()), ("end", end.as_str())];
     let v = loki.ok("labels", &w);
-    let names: Vec<&str> = v["data"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
-    for want in ["service_name", "level", "deployment_environment", "thread_name"] {
+    let names: Vec<&str> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for want in [
+        "service_name",
+        "level",
+        "deployment_environment",
+        "thread_name",
+    ] {
         assert!(names.contains(&want), "{want} in {names:?}");
     }
     let v = loki.ok("label/service_name/values", &w);
     assert_eq!(v["data"], serde_json::json!(["billing", "checkout"]));
     let v = loki.ok(
         "label/level/values",
-        &[("start", &start), ("end", &end), ("query", r#"{service_name="billing"}"#)],
+        &[
+            ("start", &start),
+            ("end", &end),
+            ("query", r#"{service_name="billing"}"#),
+        ],
     );
     assert_eq!(v["data"], serde_json::json!(["info"]));
     let v = loki.ok(
         "series",
-        &[("start", &start), ("end", &end), ("match[]", r#"{service_name="billing"}"#)],
+        &[
+            ("start", &start),
+            ("end", &end),
+            ("match[]", r#"{service_name="billing"}"#),
+        ],
     );
     assert_eq!(
         v["data"],
@@ -257,7 +305,11 @@ fn grafana_loki_datasource_requests() {
     );
     let v = loki.ok(
         "index/stats",
-        &[("start", &start), ("end", &end), ("query", r#"{service_name="checkout"}"#)],
+        &[
+            ("start", &start),
+            ("end", &end),
+            ("query", r#"{service_name="checkout"}"#),
+        ],
     );
     assert_eq!(v["entries"], 4);
     assert_eq!(v["streams"], 4);
@@ -266,7 +318,10 @@ fn grafana_loki_datasource_requests() {
     // unsupported LogQL: 400 in Loki's error shape naming it
     let (status, body) = loki.get(
         "query_range",
-        &[("query", r#"{service_name="checkout"} | line_format "{{.msg}}""#)],
+        &[(
+            "query",
+            r#"{service_name="checkout"} | line_format "{{.msg}}""#,
+        )],
         false,
     );
     assert_eq!(status, 400, "{body}");

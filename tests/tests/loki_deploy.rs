@@ -26,7 +26,11 @@ fn yaml(rel: &str) -> Vec<Yaml> {
 
 fn strs(y: &Yaml) -> Vec<String> {
     y.as_vec()
-        .map(|v| v.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+        .map(|v| {
+            v.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -55,7 +59,10 @@ fn check_flags(what: &str, args: &[String], known: &BTreeSet<String>) -> Vec<(St
     let mut values = Vec::new();
     for a in args.iter().filter(|a| a.starts_with("--")) {
         let (flag, value) = a.split_once('=').unwrap_or((a.as_str(), ""));
-        assert!(known.contains(flag), "{what}: unknown flag {flag} (known: {known:?})");
+        assert!(
+            known.contains(flag),
+            "{what}: unknown flag {flag} (known: {known:?})"
+        );
         values.push((flag.to_string(), value.to_string()));
     }
     values
@@ -95,7 +102,11 @@ fn compose_references_existing_files_ports_and_flags() {
     let build = &collector["build"];
     let context = deploy().join(build["context"].as_str().expect("build context"));
     let dockerfile = context.join(build["dockerfile"].as_str().unwrap_or("Dockerfile"));
-    assert!(dockerfile.exists(), "{} does not exist", dockerfile.display());
+    assert!(
+        dockerfile.exists(),
+        "{} does not exist",
+        dockerfile.display()
+    );
     let command = strs(&collector["command"]);
     assert_eq!(command.first().map(String::as_str), Some("skein-collector"));
     let values = check_flags("compose collector", &command[1..], &flags);
@@ -133,12 +144,15 @@ fn grafana_provisioning_is_consistent() {
             "collector" => {
                 let cmd = strs(&svc["command"]);
                 assert!(
-                    cmd.iter().any(|a| a == &format!("--http-addr=0.0.0.0:{port}")),
+                    cmd.iter()
+                        .any(|a| a == &format!("--http-addr=0.0.0.0:{port}")),
                     "{uid}: collector does not serve HTTP on {port}"
                 );
             }
             _ => assert!(
-                strs(&svc["ports"]).iter().any(|p| p.ends_with(&format!(":{port}"))),
+                strs(&svc["ports"])
+                    .iter()
+                    .any(|p| p.ends_with(&format!(":{port}"))),
                 "{uid}: {host} does not expose {port}"
             ),
         }
@@ -161,11 +175,17 @@ fn grafana_provisioning_is_consistent() {
     // the custom query, once Grafana substituted it, is LogQL Skein accepts:
     // checked in the collector's LogQL parser tests; here the shape.
     assert!(query.starts_with("{service_name="));
-    assert!(uids.contains(j["tracesToMetrics"]["datasourceUid"].as_str().expect("metrics uid")));
+    assert!(uids.contains(
+        j["tracesToMetrics"]["datasourceUid"]
+            .as_str()
+            .expect("metrics uid")
+    ));
 
     // dashboards provider path = where compose mounts the dashboards
     let prov = &yaml("grafana/provisioning/dashboards/skein.yml")[0];
-    let path = prov["providers"][0]["options"]["path"].as_str().expect("path");
+    let path = prov["providers"][0]["options"]["path"]
+        .as_str()
+        .expect("path");
     let mounts = strs(&compose["services"]["grafana"]["volumes"]);
     let mount = mounts
         .iter()
@@ -176,19 +196,28 @@ fn grafana_provisioning_is_consistent() {
     for entry in std::fs::read_dir(&host_dir).expect("dashboards dir") {
         let path = entry.expect("entry").path();
         let text = std::fs::read_to_string(&path).expect("dashboard");
-        let dash: Value = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let dash: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         titles.insert(dash["title"].as_str().unwrap_or_default().to_string());
         for panel in dash["panels"].as_array().expect("panels") {
-            let uid = panel["datasource"]["uid"].as_str().expect("panel datasource uid");
-            assert!(uids.contains(uid), "{}: unknown data source {uid}", path.display());
+            let uid = panel["datasource"]["uid"]
+                .as_str()
+                .expect("panel datasource uid");
+            assert!(
+                uids.contains(uid),
+                "{}: unknown data source {uid}",
+                path.display()
+            );
             for t in panel["targets"].as_array().expect("targets") {
                 assert!(t["expr"].as_str().is_some_and(|e| !e.is_empty()));
             }
         }
     }
     for want in ["Skein overview", "Services RED", "Liveness"] {
-        assert!(titles.contains(want), "dashboard {want} missing: {titles:?}");
+        assert!(
+            titles.contains(want),
+            "dashboard {want} missing: {titles:?}"
+        );
     }
 }
 
@@ -198,7 +227,10 @@ fn prometheus_alertmanager_kubernetes_systemd() {
     // prometheus.yml: rule files exist, scrapes the collector's HTTP port
     let prom = &yaml("prometheus/prometheus.yml")[0];
     for f in strs(&prom["rule_files"]) {
-        assert!(deploy().join("prometheus").join(&f).exists(), "rule file {f}");
+        assert!(
+            deploy().join("prometheus").join(&f).exists(),
+            "rule file {f}"
+        );
     }
     let jobs = prom["scrape_configs"].as_vec().expect("scrape_configs");
     let collector_job = jobs
@@ -262,7 +294,11 @@ fn prometheus_alertmanager_kubernetes_systemd() {
         .lines()
         .find_map(|l| l.strip_prefix("ExecStart="))
         .expect("ExecStart");
-    let args: Vec<String> = exec.split_whitespace().skip(1).map(str::to_string).collect();
+    let args: Vec<String> = exec
+        .split_whitespace()
+        .skip(1)
+        .map(str::to_string)
+        .collect();
     check_flags("systemd unit", &args, &flags);
     assert!(deploy().join("README.md").exists());
 }

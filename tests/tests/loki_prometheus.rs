@@ -103,7 +103,10 @@ fn dashboard_queries(file: &str) -> Vec<(String, String)> {
                 .replace("$__rate_interval", "30s")
                 .replace("$__interval", "15s")
                 .replace("$service", ".+");
-            out.push((panel["title"].as_str().unwrap_or_default().to_string(), expr));
+            out.push((
+                panel["title"].as_str().unwrap_or_default().to_string(),
+                expr,
+            ));
         }
     }
     out
@@ -123,7 +126,10 @@ fn dashboard_queries_return_data_from_a_real_prometheus() {
     let _ = api.get("/api/traces", &[]);
     let scrape = api.metrics();
 
-    let target = collector.http_base().trim_start_matches("http://").to_string();
+    let target = collector
+        .http_base()
+        .trim_start_matches("http://")
+        .to_string();
     let prom = Prometheus::start(&[target]);
 
     let mut checked = Vec::new();
@@ -147,5 +153,8 @@ fn dashboard_queries_return_data_from_a_real_prometheus() {
         }
     }
     eprintln!("checked {} queries; skipped: {skipped:#?}", checked.len());
-    assert!(checked.len() >= 12, "too few dashboard queries checked: {checked:?}");
+    assert!(
+        checked.len() >= 12,
+        "too few dashboard queries checked: {checked:?}"
+    );
 }

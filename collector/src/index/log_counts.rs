@@ -158,7 +158,9 @@ impl SegmentCollector for CountSegment {
             let service = if self.by_service {
                 name.clear();
                 let found = match (&self.service, ord) {
-                    (Some(col), o) if o != u64::MAX => col.ord_to_str(o, &mut name).unwrap_or(false),
+                    (Some(col), o) if o != u64::MAX => {
+                        col.ord_to_str(o, &mut name).unwrap_or(false)
+                    }
                     _ => false,
                 };
                 Some(if found { name.clone() } else { String::new() })

@@ -15,8 +15,7 @@ use super::partition::PartitionSet;
 use super::schema::{log_names, LogFields};
 use super::search_spans::{all_of, searchers_overlapping, storage_err, term_query, u64_range};
 use crate::query::{
-    CountQuery, CountSeries, Direction, LogQuery, LogRow, LogSelect, LogStats, LogStore,
-    QueryError,
+    CountQuery, CountSeries, Direction, LogQuery, LogRow, LogSelect, LogStats, LogStore, QueryError,
 };
 
 /// Searchable log partitions.

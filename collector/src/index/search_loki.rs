@@ -54,11 +54,7 @@ impl LogIndex {
             };
             (f, String::new(), true)
         } else {
-            (
-                self.f.labels,
-                format!("{}=", regex::escape(&m.name)),
-                false,
-            )
+            (self.f.labels, format!("{}=", regex::escape(&m.name)), false)
         };
         // P: documents whose value satisfies the positive form of the matcher.
         let value_query: Box<dyn Query> = match m.op {
@@ -131,12 +127,12 @@ impl LogIndex {
             hits.extend(top.into_iter().map(|(v, a)| (v.unwrap_or(0), i, a)));
         }
         match direction {
-            Direction::Backward => hits.sort_unstable_by(|a, b| {
-                b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2))
-            }),
-            Direction::Forward => hits.sort_unstable_by(|a, b| {
-                a.0.cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2))
-            }),
+            Direction::Backward => {
+                hits.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)))
+            }
+            Direction::Forward => {
+                hits.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)))
+            }
         }
         hits.truncate(limit);
         let mut out = Vec::with_capacity(hits.len());

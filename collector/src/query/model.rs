@@ -228,7 +228,9 @@ pub trait LogStore: Send + Sync + 'static {
                     labels.get(name).unwrap_or_default().to_string()
                 })
                 .collect();
-            groups.entry(key).or_insert_with(|| vec![0; q.buckets.count])[b] += 1;
+            groups
+                .entry(key)
+                .or_insert_with(|| vec![0; q.buckets.count])[b] += 1;
         }
         Ok(groups
             .into_iter()
@@ -237,7 +239,7 @@ pub trait LogStore: Send + Sync + 'static {
     }
 
     /// Label names of the records in `[start, end]`, sorted (never
-    /// `trace_id`/`span_id`: one value per trace is no use for browsing).
+    /// `trace_id`/`span_id`/`severity_number`: no use for browsing).
     fn log_label_names(&self, start: u64, end: u64) -> Result<Vec<String>, QueryError> {
         let sel = super::LogSelect {
             matchers: Vec::new(),
@@ -247,7 +249,7 @@ pub trait LogStore: Send + Sync + 'static {
         let mut names = std::collections::BTreeSet::new();
         for (_, labels) in generic_rows(self, &sel)? {
             for (n, _, _) in labels.iter() {
-                if !super::ID_LABELS.contains(&n) {
+                if !super::ID_LABELS.contains(&n) && n != "severity_number" {
                     names.insert(n.to_string());
                 }
             }

@@ -211,10 +211,7 @@ pub struct LogStats {
 pub const GENERIC_SCAN_CAP: usize = 200_000;
 
 /// Rows in the window of `sel`, checked in memory (the generic fallbacks).
-pub(crate) fn generic_select(
-    rows: Vec<LogRow>,
-    sel: &LogSelect,
-) -> Vec<(LogRow, LabelSet)> {
+pub(crate) fn generic_select(rows: Vec<LogRow>, sel: &LogSelect) -> Vec<(LogRow, LabelSet)> {
     rows.into_iter()
         .filter_map(|row| {
             let labels = row_labels(&row);

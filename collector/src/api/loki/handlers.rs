@@ -102,10 +102,9 @@ pub async fn query(State(state): State<ApiState>, headers: HeaderMap, q: Q) -> R
 
 async fn run_logs(s: &ApiState, log: LogExpr, params: LogParams) -> Result<Response, Problem> {
     let store = s.logs.clone();
-    let streams = blocking(move || {
-        log_query(&*store, &log, &params, &Limits::default()).map_err(problem)
-    })
-    .await?;
+    let streams =
+        blocking(move || log_query(&*store, &log, &params, &Limits::default()).map_err(problem))
+            .await?;
     Ok(response::success(response::streams(
         &streams,
         params.categorize,
@@ -278,7 +277,13 @@ pub async fn series(State(state): State<ApiState>, q: Q) -> Response {
         .await?;
         let data: Vec<Value> = sets
             .into_iter()
-            .map(|set| Value::Object(set.into_iter().map(|(k, v)| (k, Value::String(v))).collect()))
+            .map(|set| {
+                Value::Object(
+                    set.into_iter()
+                        .map(|(k, v)| (k, Value::String(v)))
+                        .collect(),
+                )
+            })
             .collect();
         Ok(response::success(data))
     })

@@ -28,9 +28,7 @@ pub fn parse_time(raw: &str) -> Result<u64, String> {
         }
     }
     if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
-        let v: u64 = raw
-            .parse()
-            .map_err(|_| format!("{raw} is out of range"))?;
+        let v: u64 = raw.parse().map_err(|_| format!("{raw} is out of range"))?;
         return if raw.len() <= 10 {
             v.checked_mul(1_000_000_000)
                 .ok_or_else(|| format!("{raw} is out of range"))
@@ -144,7 +142,10 @@ mod tests {
             parse_time("1700000000123456789").unwrap(),
             1_700_000_000_123_456_789
         );
-        assert_eq!(parse_time("1700000000.5").unwrap(), 1_700_000_000_500_000_000);
+        assert_eq!(
+            parse_time("1700000000.5").unwrap(),
+            1_700_000_000_500_000_000
+        );
         assert_eq!(
             parse_time("2023-11-14T22:13:20Z").unwrap(),
             1_700_000_000_000_000_000

@@ -31,7 +31,13 @@ fn fixture() -> TestApp {
             s(r#"{"status":500,"path":"/pay","took":"1.5s"}"#),
             vec![kv("code.function", s("pay"))],
         ),
-        log_row("api", T0 + 70 * SEC, 13, s("level=warn msg=\"slow db\" ms=900"), vec![]),
+        log_row(
+            "api",
+            T0 + 70 * SEC,
+            13,
+            s("level=warn msg=\"slow db\" ms=900"),
+            vec![],
+        ),
         log_row("db", T0 + 30 * SEC, 9, s("checkpoint done"), vec![]),
         log_row("db", T0 + 80 * SEC, 0, s("no severity"), vec![]),
     ];
@@ -103,16 +109,31 @@ async fn health_check_vector_plus_vector_is_two() {
 #[tokio::test]
 async fn query_range_streams_backward_forward_and_limit() {
     let app = fixture();
-    let v = ok(&app, &range_uri(r#"{service_name="api"}"#, "&limit=2&direction=backward")).await;
+    let v = ok(
+        &app,
+        &range_uri(r#"{service_name="api"}"#, "&limit=2&direction=backward"),
+    )
+    .await;
     assert_eq!(v["data"]["resultType"], "streams");
     let mut got = lines(&v);
     assert_eq!(got.len(), 2, "limit");
     got.sort();
-    assert_eq!(got[0].0, (T0 + 20 * SEC).to_string(), "newest two, ns strings");
+    assert_eq!(
+        got[0].0,
+        (T0 + 20 * SEC).to_string(),
+        "newest two, ns strings"
+    );
     assert_eq!(got[1].0, (T0 + 70 * SEC).to_string());
 
-    let v = ok(&app, &range_uri(r#"{service_name="api"}"#, "&limit=1&direction=forward")).await;
-    assert_eq!(lines(&v), vec![((T0 + 10 * SEC).to_string(), "GET /orders 200".into())]);
+    let v = ok(
+        &app,
+        &range_uri(r#"{service_name="api"}"#, "&limit=1&direction=forward"),
+    )
+    .await;
+    assert_eq!(
+        lines(&v),
+        vec![((T0 + 10 * SEC).to_string(), "GET /orders 200".into())]
+    );
     // without categorize-labels, structured metadata is part of the stream labels
     let stream = &v["data"]["result"][0]["stream"];
     assert_eq!(stream["service_name"], "api");
@@ -133,13 +154,18 @@ async fn categorize_labels_puts_metadata_third_and_flags_first() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let body = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
     let text = String::from_utf8_lossy(&body).to_string();
     let flags = text.find("\"encodingFlags\"").expect("flags present");
     let result = text.find("\"result\"").expect("result present");
     assert!(flags < result, "encodingFlags must precede result: {text}");
     let v: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(v["data"]["encodingFlags"], serde_json::json!(["categorize-labels"]));
+    assert_eq!(
+        v["data"]["encodingFlags"],
+        serde_json::json!(["categorize-labels"])
+    );
     let stream = &v["data"]["result"][0];
     assert_eq!(
         stream["stream"],
@@ -165,7 +191,10 @@ async fn explore_volume_query_groups_by_level() {
     let mut by_level = std::collections::BTreeMap::new();
     for series in result {
         let level = series["metric"]["level"].as_str().unwrap().to_string();
-        assert_eq!(series["metric"]["detected_level"], series["metric"]["level"]);
+        assert_eq!(
+            series["metric"]["detected_level"],
+            series["metric"]["level"]
+        );
         let total: f64 = series["values"]
             .as_array()
             .unwrap()
@@ -204,17 +233,41 @@ async fn metric_queries_for_dashboards() {
     assert_eq!(r[0]["value"][1], "0.025", "3 lines / 120 s");
 
     let q = r#"topk(1, sum by (service_name) (count_over_time({level=~"info|error|warn|unknown"}[5m])))"#;
-    let v = ok(&app, &format!("/loki/api/v1/query?query={}&time={}", enc(q), T0 + 120 * SEC)).await;
+    let v = ok(
+        &app,
+        &format!(
+            "/loki/api/v1/query?query={}&time={}",
+            enc(q),
+            T0 + 120 * SEC
+        ),
+    )
+    .await;
     let r = v["data"]["result"].as_array().unwrap();
     assert_eq!(r.len(), 1);
     assert_eq!(r[0]["metric"]["service_name"], "api");
 
     let q = r#"sum(count_over_time({service_name="api"} | json | status >= 500 [5m]))"#;
-    let v = ok(&app, &format!("/loki/api/v1/query?query={}&time={}", enc(q), T0 + 120 * SEC)).await;
+    let v = ok(
+        &app,
+        &format!(
+            "/loki/api/v1/query?query={}&time={}",
+            enc(q),
+            T0 + 120 * SEC
+        ),
+    )
+    .await;
     assert_eq!(v["data"]["result"][0]["value"][1], "1");
 
     let q = r#"count_over_time({service_name="api"} | logfmt | ms > 500 [5m])"#;
-    let v = ok(&app, &format!("/loki/api/v1/query?query={}&time={}", enc(q), T0 + 120 * SEC)).await;
+    let v = ok(
+        &app,
+        &format!(
+            "/loki/api/v1/query?query={}&time={}",
+            enc(q),
+            T0 + 120 * SEC
+        ),
+    )
+    .await;
     let r = v["data"]["result"].as_array().unwrap();
     assert_eq!(r.len(), 1);
     assert_eq!(r[0]["metric"]["msg"], "slow db");
@@ -225,36 +278,70 @@ async fn pipeline_errors_in_metrics_are_400_unless_dropped() {
     let app = fixture();
     let q = r#"sum(count_over_time({service_name="api"} | json [5m]))"#;
     let a = app
-        .get(&format!("/loki/api/v1/query?query={}&time={}", enc(q), T0 + 120 * SEC))
+        .get(&format!(
+            "/loki/api/v1/query?query={}&time={}",
+            enc(q),
+            T0 + 120 * SEC
+        ))
         .await;
     assert_eq!(a.status, 400, "{}", a.text());
     assert!(a.text().contains("JSONParserErr"));
     let q = r#"sum(count_over_time({service_name="api"} | json | __error__="" [5m]))"#;
-    let v = ok(&app, &format!("/loki/api/v1/query?query={}&time={}", enc(q), T0 + 120 * SEC)).await;
+    let v = ok(
+        &app,
+        &format!(
+            "/loki/api/v1/query?query={}&time={}",
+            enc(q),
+            T0 + 120 * SEC
+        ),
+    )
+    .await;
     assert_eq!(v["data"]["result"][0]["value"][1], "1");
 }
 
 #[tokio::test]
 async fn line_filters_and_label_filters_on_logs() {
     let app = fixture();
-    let v = ok(&app, &range_uri(r#"{service_name="api"} |~ "GET|slow" != "orders""#, "")).await;
-    assert_eq!(lines(&v).len(), 1);
-    let v = ok(&app, &range_uri(r#"{service_name="api"} | code_function="pay""#, "")).await;
+    let v = ok(
+        &app,
+        &range_uri(r#"{service_name="api"} |~ "GET|slow" != "orders""#, ""),
+    )
+    .await;
     assert_eq!(lines(&v).len(), 1);
     let v = ok(
         &app,
-        &range_uri(r#"{service_name="api"} | trace_id="01010101010101010101010101010101""#, ""),
+        &range_uri(r#"{service_name="api"} | code_function="pay""#, ""),
     )
     .await;
-    assert_eq!(lines(&v), vec![((T0 + 10 * SEC).to_string(), "GET /orders 200".into())]);
+    assert_eq!(lines(&v).len(), 1);
+    let v = ok(
+        &app,
+        &range_uri(
+            r#"{service_name="api"} | trace_id="01010101010101010101010101010101""#,
+            "",
+        ),
+    )
+    .await;
+    assert_eq!(
+        lines(&v),
+        vec![((T0 + 10 * SEC).to_string(), "GET /orders 200".into())]
+    );
 }
 
 #[tokio::test]
 async fn unsupported_and_bad_queries_answer_loki_errors() {
     let app = fixture();
     for (q, status, needle) in [
-        (r#"{service_name="api"} | line_format "{{.x}}""#, 400, "line_format"),
-        (r#"avg_over_time({a="b"} | unwrap x [1m])"#, 400, "avg_over_time"),
+        (
+            r#"{service_name="api"} | line_format "{{.x}}""#,
+            400,
+            "line_format",
+        ),
+        (
+            r#"avg_over_time({a="b"} | unwrap x [1m])"#,
+            400,
+            "avg_over_time",
+        ),
         (r#"{service_name="api""#, 400, "parse error"),
     ] {
         let a = app.get(&range_uri(q, "")).await;
@@ -269,7 +356,9 @@ async fn unsupported_and_bad_queries_answer_loki_errors() {
     assert!(a.text().contains("query"));
     let a = app.get(&range_uri(r#"{a="b"}"#, "&limit=6000")).await;
     assert_eq!(a.status, 400);
-    let a = app.get(&range_uri(r#"{a="b"}"#, "&direction=sideways")).await;
+    let a = app
+        .get(&range_uri(r#"{a="b"}"#, "&direction=sideways"))
+        .await;
     assert_eq!(a.status, 400);
     let a = app.get("/loki/api/v1/detected_fields").await;
     assert_eq!(a.status, 404);
@@ -306,7 +395,10 @@ async fn label_browser_lookups() {
 
     let v = ok(
         &app,
-        &format!("/loki/api/v1/series?{w}&match[]={}", enc(r#"{service_name="db"}"#)),
+        &format!(
+            "/loki/api/v1/series?{w}&match[]={}",
+            enc(r#"{service_name="db"}"#)
+        ),
     )
     .await;
     assert_eq!(
@@ -333,13 +425,7 @@ async fn label_browser_lookups() {
 
 #[tokio::test]
 async fn int_and_map_bodies_become_lines() {
-    let rows = vec![log_row(
-        "api",
-        T0 + SEC,
-        9,
-        V::IntValue(42),
-        vec![],
-    )];
+    let rows = vec![log_row("api", T0 + SEC, 9, V::IntValue(42), vec![])];
     let app = app(
         FakeTraces::default(),
         FakeLogs {

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use super::*;
 use crate::query::{
-    Buckets, CountQuery, Direction, FastLabel, LabelMatcher, LogQuery, LogRow, LogSelect,
-    LogStore, MatchOp, QueryError,
+    Buckets, CountQuery, Direction, FastLabel, LabelMatcher, LogQuery, LogRow, LogSelect, LogStore,
+    MatchOp, QueryError,
 };
 
 /// Only `search_logs`: every Loki method uses the trait's generic fallback.
@@ -111,9 +111,17 @@ fn index_matches_the_generic_implementation() {
             env.logs.log_stats(&sel(s.clone())).unwrap(),
             generic.log_stats(&sel(s.clone())).unwrap(),
         );
-        assert_eq!((a.entries, a.bytes, a.streams), (b.entries, b.bytes, b.streams), "{s:?}");
+        assert_eq!(
+            (a.entries, a.bytes, a.streams),
+            (b.entries, b.bytes, b.streams),
+            "{s:?}"
+        );
     }
-    let forward = bodies(env.logs.select_logs(&sel(vec![]), 2, Direction::Forward).unwrap());
+    let forward = bodies(
+        env.logs
+            .select_logs(&sel(vec![]), 2, Direction::Forward)
+            .unwrap(),
+    );
     assert_eq!(forward, ["user logged in", "payment declined"]);
     assert_eq!(
         env.logs.log_label_names(ns(0), ns(100)).unwrap(),

@@ -16,9 +16,7 @@ use super::labels::{row_labels, row_line, row_time, LabelKind};
 use super::metric::{aggregate, binary, check_series, Labels, Series, Val};
 use super::pipeline::{self, ERROR_LABEL};
 use super::LogqlError;
-use crate::query::{
-    Buckets, CountQuery, Direction, FastLabel, LabelMatcher, LogSelect, LogStore,
-};
+use crate::query::{Buckets, CountQuery, Direction, FastLabel, LabelMatcher, LogSelect, LogStore};
 
 /// Bounds of one evaluation.
 #[derive(Debug, Clone, Copy)]

@@ -71,7 +71,9 @@ impl LabelSet {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str, LabelKind)> {
-        self.0.iter().map(|(k, (v, kind))| (k.as_str(), v.as_str(), *kind))
+        self.0
+            .iter()
+            .map(|(k, (v, kind))| (k.as_str(), v.as_str(), *kind))
     }
 
     /// `name → value` pairs of one kind, sorted by name.
@@ -97,10 +99,13 @@ pub fn sanitize(name: &str) -> String {
     if name.starts_with(|c: char| c.is_ascii_digit()) {
         out.push('_');
     }
-    out.extend(
-        name.chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }),
-    );
+    out.extend(name.chars().map(|c| {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            c
+        } else {
+            '_'
+        }
+    }));
     out
 }
 
@@ -135,7 +140,9 @@ pub fn level_name(severity: i32) -> &'static str {
 }
 
 /// Every level name, in the order of their severity numbers.
-pub const LEVELS: [&str; 7] = ["unknown", "trace", "debug", "info", "warn", "error", "fatal"];
+pub const LEVELS: [&str; 7] = [
+    "unknown", "trace", "debug", "info", "warn", "error", "fatal",
+];
 
 /// Scalar attribute value as label text (arrays, maps and bytes: `None`).
 pub fn scalar_text(value: Option<&AnyValue>) -> Option<String> {
@@ -203,11 +210,7 @@ pub fn record_labels(
 
 /// [`record_labels`] of a stored row.
 pub fn row_labels(row: &LogRow) -> LabelSet {
-    record_labels(
-        &row.resource.attributes,
-        row.scope.as_ref(),
-        &row.record,
-    )
+    record_labels(&row.resource.attributes, row.scope.as_ref(), &row.record)
 }
 
 /// The time a record is filed under: its own time, else the observed time.
@@ -258,6 +261,7 @@ mod tests {
         KeyValue {
             key: k.into(),
             value: Some(AnyValue { value: Some(v) }),
+            ..Default::default()
         }
     }
 

@@ -149,19 +149,21 @@ fn quoted(input: &str, at: usize) -> Result<(String, usize), LogqlError> {
                     '"' => out.push('"'),
                     '\'' => out.push('\''),
                     'u' => {
-                        let hex: String = (0..4).filter_map(|_| chars.next().map(|(_, h)| h)).collect();
+                        let hex: String = (0..4)
+                            .filter_map(|_| chars.next().map(|(_, h)| h))
+                            .collect();
                         let ch = u32::from_str_radix(&hex, 16)
                             .ok()
                             .and_then(char::from_u32)
                             .ok_or_else(|| LogqlError::parse(at + off, "bad \\u escape"))?;
                         out.push(ch);
                     }
-                    other => {
-                        return Err(LogqlError::parse(
-                            at + off,
-                            format!("unknown escape sequence \\{other} (use a raw `string` for regexes)"),
-                        ))
-                    }
+                    other => return Err(LogqlError::parse(
+                        at + off,
+                        format!(
+                            "unknown escape sequence \\{other} (use a raw `string` for regexes)"
+                        ),
+                    )),
                 }
             }
             c => out.push(c),
@@ -178,7 +180,11 @@ fn number(input: &str, at: usize) -> Result<(Tok, usize), LogqlError> {
         j += 1;
     }
     if j < b.len() && (b[j] == b'e' || b[j] == b'E') && j + 1 < b.len() {
-        let k = if b[j + 1] == b'+' || b[j + 1] == b'-' { j + 2 } else { j + 1 };
+        let k = if b[j + 1] == b'+' || b[j + 1] == b'-' {
+            j + 2
+        } else {
+            j + 1
+        };
         if k < b.len() && b[k].is_ascii_digit() {
             j = k;
             while j < b.len() && b[j].is_ascii_digit() {

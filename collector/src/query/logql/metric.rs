@@ -61,7 +61,10 @@ pub fn aggregate(
 ) -> Vec<Series> {
     let mut groups: BTreeMap<Labels, Vec<Series>> = BTreeMap::new();
     for s in input {
-        groups.entry(group_key(&s.labels, grouping)).or_default().push(s);
+        groups
+            .entry(group_key(&s.labels, grouping))
+            .or_default()
+            .push(s);
     }
     let mut out = Vec::new();
     for (key, members) in groups {
@@ -93,7 +96,10 @@ pub fn aggregate(
                         kept[i].points[step] = Some(v);
                     }
                 }
-                out.extend(kept.into_iter().filter(|s| s.points.iter().any(Option::is_some)));
+                out.extend(
+                    kept.into_iter()
+                        .filter(|s| s.points.iter().any(Option::is_some)),
+                );
             }
             _ => {
                 let mut points = vec![None; steps];
@@ -102,7 +108,10 @@ pub fn aggregate(
                     *slot = fold(op, vals);
                 }
                 if points.iter().any(Option::is_some) {
-                    out.push(Series { labels: key, points });
+                    out.push(Series {
+                        labels: key,
+                        points,
+                    });
                 }
             }
         }
@@ -220,7 +229,10 @@ mod tests {
         let top = aggregate(AggOp::Topk, None, Some(1), input.clone(), 2);
         assert_eq!(
             top,
-            vec![s(&[("level", "info"), ("svc", "b")], &[Some(2.0), Some(5.0)])]
+            vec![s(
+                &[("level", "info"), ("svc", "b")],
+                &[Some(2.0), Some(5.0)]
+            )]
         );
         let avg = aggregate(AggOp::Avg, None, None, input, 2);
         assert_eq!(avg, vec![s(&[], &[Some(1.5), Some(4.0)])]);

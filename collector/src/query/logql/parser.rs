@@ -27,12 +27,7 @@ struct Parser {
     i: usize,
 }
 
-const RANGE_FNS: &[&str] = &[
-    "count_over_time",
-    "rate",
-    "bytes_over_time",
-    "bytes_rate",
-];
+const RANGE_FNS: &[&str] = &["count_over_time", "rate", "bytes_over_time", "bytes_rate"];
 const UNSUPPORTED_RANGE_FNS: &[&str] = &[
     "avg_over_time",
     "sum_over_time",
@@ -366,7 +361,9 @@ impl Parser {
                     stages.push(self.line_filter(&t)?);
                 }
                 Tok::PipeGt => {
-                    return Err(LogqlError::Unsupported("the pattern line filter '|>'".into()))
+                    return Err(LogqlError::Unsupported(
+                        "the pattern line filter '|>'".into(),
+                    ))
                 }
                 Tok::Pipe => {
                     self.next();
@@ -407,9 +404,9 @@ impl Parser {
         }
         self.expect(Tok::RBrace, "'}' or ','")?;
         if out.is_empty() {
-            return Err(self.err(
-                "queries require at least one label matcher, e.g. {service_name=\"api\"}",
-            ));
+            return Err(
+                self.err("queries require at least one label matcher, e.g. {service_name=\"api\"}")
+            );
         }
         Ok(out)
     }
@@ -435,9 +432,10 @@ impl Parser {
         let mut regexes = Vec::new();
         if matches!(op, LineOp::Match | LineOp::NotMatch) {
             for v in &values {
-                regexes.push(Regex::new(v).map_err(|e| {
-                    self.err(format!("invalid regular expression {v:?}: {e}"))
-                })?);
+                regexes.push(
+                    Regex::new(v)
+                        .map_err(|e| self.err(format!("invalid regular expression {v:?}: {e}")))?,
+                );
             }
         }
         Ok(Stage::Line {
@@ -664,12 +662,24 @@ mod tests {
         let m = metric(
             r#"sum by (level, detected_level) (count_over_time({service_name="api"} | drop __error__[1m]))"#,
         );
-        let MetricExpr::Agg { op, grouping, inner, .. } = m else {
+        let MetricExpr::Agg {
+            op,
+            grouping,
+            inner,
+            ..
+        } = m
+        else {
             panic!()
         };
         assert_eq!(op, AggOp::Sum);
         assert_eq!(grouping.unwrap().labels, ["level", "detected_level"]);
-        assert!(matches!(*inner, MetricExpr::Range { range_ns: 60_000_000_000, .. }));
+        assert!(matches!(
+            *inner,
+            MetricExpr::Range {
+                range_ns: 60_000_000_000,
+                ..
+            }
+        ));
         assert!(matches!(
             metric("vector(1)+vector(1)"),
             MetricExpr::Binary { op: BinOp::Add, .. }
@@ -685,7 +695,10 @@ mod tests {
             (r#"{a="b"} | line_format "{{.x}}""#, "line_format"),
             (r#"count_over_time({a="b"}[5m] offset 1h)"#, "offset"),
             (r#"rate({a="b"}[1m]) > 2"#, "comparison"),
-            (r#"sum(rate({a="b"}[1m])) / on(x) sum(rate({a="b"}[1m]))"#, "on"),
+            (
+                r#"sum(rate({a="b"}[1m])) / on(x) sum(rate({a="b"}[1m]))"#,
+                "on",
+            ),
         ] {
             match parse(q) {
                 Err(LogqlError::Unsupported(what)) => {
@@ -698,7 +711,15 @@ mod tests {
 
     #[test]
     fn syntax_errors_have_positions() {
-        for q in ["{}", "{a=b}", "{a=\"b\"", "count_over_time({a=\"b\"})", "sum(", "foo(1)", "{a=~\"(\"}"] {
+        for q in [
+            "{}",
+            "{a=b}",
+            "{a=\"b\"",
+            "count_over_time({a=\"b\"})",
+            "sum(",
+            "foo(1)",
+            "{a=~\"(\"}",
+        ] {
             assert!(matches!(parse(q), Err(LogqlError::Parse { .. })), "{q}");
         }
     }

@@ -235,7 +235,11 @@ mod tests {
         let mut l = base();
         assert!(!run(&s, r#"{"status":200,"req":{"method":"GET"}}"#, &mut l));
         let mut l = base();
-        assert!(!run(&stages(r#"{a="b"} | json | __error__="""#), "not json", &mut l));
+        assert!(!run(
+            &stages(r#"{a="b"} | json | __error__="""#),
+            "not json",
+            &mut l
+        ));
         let mut l = base();
         assert!(run(&stages(r#"{a="b"} | json"#), "not json", &mut l));
         assert_eq!(l.get(ERROR_LABEL), Some("JSONParserErr"));
