@@ -1,5 +1,5 @@
 //! The HTTP query side on `--http-addr`: the Jaeger query API at the root,
-//! the native `/api/v1` API, `/metrics`, `/healthz` and `/readyz`.
+//! the native `/api/v1` API, the Loki API under `/loki/api/v1/`, `/metrics`, `/healthz` and `/readyz`.
 //!
 //! Written against the storage seam only ([`crate::query::TraceStore`],
 //! [`crate::query::LogStore`]); store calls block (tantivy), so they run on
@@ -19,6 +19,7 @@
 //! traces/       GET /api/v1/traces/{trace_id}, /api/v1/traces/compare
 //! dependencies.rs  GET /api/dependencies (Jaeger), GET /api/v1/dependencies
 //! alerts/       alerts, history, rules and silences (own state: crate::alerts::Alerts)
+//! loki/         Loki API subset under /loki/api/v1/ (LogQL in query::logql)
 //! ops.rs        /metrics, /healthz, /readyz
 //! registry/     /api/v1/registry: heartbeat, instances, services, watch (own state)
 //! ```
@@ -35,6 +36,7 @@ pub mod duration;
 pub mod error;
 pub mod jaeger;
 pub mod logs;
+pub mod loki;
 pub mod metrics;
 pub mod ops;
 pub mod params;
@@ -155,6 +157,7 @@ pub fn read_routes() -> Router<ApiState> {
         .route(search::TRACES, get(search::search))
         .merge(traces::routes())
         .route("/api/{*rest}", any(unknown_api_path))
+        .merge(loki::routes())
 }
 
 /// `/metrics`, `/healthz`, `/readyz`.

@@ -8,10 +8,11 @@ use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs};
 use prost::Message;
 use tantivy::TantivyDocument;
 
-use super::attrs::{any_value_text, hex_into, TagList};
+use super::attrs::{any_value_text, hex_into, TagList, MAX_TAG_BYTES};
 use super::schema::LogFields;
 use super::spans::{assemble, original_items, put_bytes, put_message};
-use crate::query::{service_name, LogRow};
+use crate::query::logql::labels::{effective_severity, record_labels};
+use crate::query::{service_name, LogRow, ID_LABELS};
 
 /// Reusable state for turning requests into log documents.
 pub(crate) struct LogDocBuilder {
@@ -23,6 +24,7 @@ pub(crate) struct LogDocBuilder {
     raw: Vec<u8>,
     body: String,
     hex: String,
+    label: String,
 }
 
 impl LogDocBuilder {
@@ -36,6 +38,7 @@ impl LogDocBuilder {
             raw: Vec::new(),
             body: String::new(),
             hex: String::new(),
+            label: String::new(),
         }
     }
 
@@ -77,7 +80,9 @@ impl LogDocBuilder {
                 put_bytes(&mut self.scope_part, 3, sl.schema_url.as_bytes());
                 for rec in &sl.log_records {
                     let original = originals.as_ref().and_then(|o| o.get(count).copied());
-                    emit(self.log_doc(service, rec, original))?;
+                    let mut doc = self.log_doc(service, rec, original);
+                    self.add_labels(&mut doc, attrs, sl.scope.as_ref(), rec);
+                    emit(doc)?;
                     count += 1;
                 }
             }
@@ -116,7 +121,11 @@ impl LogDocBuilder {
         let mut doc = TantivyDocument::with_capacity(estimate);
         doc.add_u64(f.timestamp, log_timestamp(rec));
         doc.add_u64(f.observed, rec.observed_time_unix_nano);
-        doc.add_u64(f.severity, rec.severity_number.max(0) as u64);
+        doc.add_u64(
+            f.severity,
+            effective_severity(rec.severity_number, &rec.severity_text).max(0) as u64,
+        );
+        doc.add_u64(f.body_bytes, self.body.len() as u64);
         if !rec.severity_text.is_empty() {
             doc.add_text(f.severity_text, &rec.severity_text);
         }
@@ -133,6 +142,32 @@ impl LogDocBuilder {
         }
         doc.add_bytes(f.raw, &self.raw);
         doc
+    }
+}
+
+impl LogDocBuilder {
+    /// Index the record's Loki labels as `name=value` terms (the same labels
+    /// the query side computes, so matchers can be answered from the index).
+    fn add_labels(
+        &mut self,
+        doc: &mut TantivyDocument,
+        resource_attrs: &[opentelemetry_proto::tonic::common::v1::KeyValue],
+        scope: Option<&opentelemetry_proto::tonic::common::v1::InstrumentationScope>,
+        rec: &LogRecord,
+    ) {
+        let labels = record_labels(resource_attrs, scope, rec);
+        for (name, value, _) in labels.iter() {
+            if ID_LABELS.contains(&name) || name == "severity_number" {
+                continue;
+            }
+            self.label.clear();
+            self.label.push_str(name);
+            self.label.push('=');
+            self.label.push_str(value);
+            if self.label.len() <= MAX_TAG_BYTES {
+                doc.add_text(self.f.labels, &self.label);
+            }
+        }
     }
 }
 

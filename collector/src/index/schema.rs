@@ -31,6 +31,9 @@ pub(crate) mod span_names {
 /// Log field names.
 pub(crate) mod log_names {
     pub const TIMESTAMP: &str = "timestamp_unix_nano";
+    pub const SEVERITY: &str = "severity_number";
+    pub const SERVICE: &str = "service";
+    pub const BODY_BYTES: &str = "body_bytes";
 }
 
 /// Raw-tokenized, not stored, no fieldnorms; optionally a fast (columnar) field.
@@ -101,6 +104,11 @@ pub(crate) struct LogFields {
     pub tags: Field,
     /// One-record `ResourceLogs`, prost-encoded.
     pub raw: Field,
+    /// `name=value` of the record's Loki labels (`query::logql::labels`),
+    /// except `trace_id`, `span_id` and `severity_number`.
+    pub labels: Field,
+    /// Size of the body text, for `index/stats`.
+    pub body_bytes: Field,
 }
 
 impl LogFields {
@@ -115,14 +123,16 @@ impl LogFields {
         let f = LogFields {
             timestamp: b.add_u64_field(log_names::TIMESTAMP, fast_u64()),
             observed: b.add_u64_field("observed_unix_nano", fast_u64()),
-            severity: b.add_u64_field("severity_number", fast_u64().set_indexed()),
+            severity: b.add_u64_field(log_names::SEVERITY, fast_u64().set_indexed()),
             severity_text: b.add_text_field("severity_text", keyword(false)),
             body: b.add_text_field("body", body),
-            service: b.add_text_field("service", keyword(true)),
+            service: b.add_text_field(log_names::SERVICE, keyword(true)),
             trace_id: b.add_text_field("trace_id", keyword(false)),
             span_id: b.add_text_field("span_id", keyword(false)),
             tags: b.add_text_field("tags", keyword(false)),
             raw: b.add_bytes_field("raw", STORED),
+            labels: b.add_text_field("labels", keyword(false)),
+            body_bytes: b.add_u64_field(log_names::BODY_BYTES, fast_u64()),
         };
         (b.build(), f)
     }

@@ -14,7 +14,9 @@ use super::logs::decode_log;
 use super::partition::PartitionSet;
 use super::schema::{log_names, LogFields};
 use super::search_spans::{all_of, searchers_overlapping, storage_err, term_query, u64_range};
-use crate::query::{LogQuery, LogRow, LogStore, QueryError};
+use crate::query::{
+    CountQuery, CountSeries, Direction, LogQuery, LogRow, LogSelect, LogStats, LogStore, QueryError,
+};
 
 /// Searchable log partitions.
 pub struct LogIndex {
@@ -142,5 +144,30 @@ fn lift_negations(ast: UserInputAst, top: bool) -> UserInputAst {
 impl LogStore for LogIndex {
     fn search_logs(&self, query: &LogQuery) -> Result<Vec<LogRow>, QueryError> {
         self.search(query)
+    }
+
+    fn select_logs(
+        &self,
+        sel: &LogSelect,
+        limit: usize,
+        direction: Direction,
+    ) -> Result<Vec<LogRow>, QueryError> {
+        self.select(sel, limit, direction)
+    }
+
+    fn count_logs(&self, q: &CountQuery) -> Result<Vec<CountSeries>, QueryError> {
+        self.counts(q)
+    }
+
+    fn log_label_names(&self, start: u64, end: u64) -> Result<Vec<String>, QueryError> {
+        self.label_names(start, end)
+    }
+
+    fn log_label_values(&self, name: &str, sel: &LogSelect) -> Result<Vec<String>, QueryError> {
+        self.label_values(name, sel)
+    }
+
+    fn log_stats(&self, sel: &LogSelect) -> Result<LogStats, QueryError> {
+        self.stats(sel)
     }
 }

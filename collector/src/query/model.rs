@@ -179,7 +179,140 @@ pub trait TraceStore: Send + Sync + 'static {
 }
 
 /// Read access to stored logs. Implemented by `index::LogIndex`.
+///
+/// The label methods (used by the Loki API) have generic implementations
+/// over [`LogStore::search_logs`] that read at most
+/// [`super::GENERIC_SCAN_CAP`] records; `index::LogIndex` answers them
+/// from its index instead.
 pub trait LogStore: Send + Sync + 'static {
     /// Matching records, newest first, at most `query.limit`.
     fn search_logs(&self, query: &LogQuery) -> Result<Vec<LogRow>, QueryError>;
+
+    /// Records in `sel`'s window whose labels may satisfy its matchers (a
+    /// store may return a superset: callers re-check), ordered by time in
+    /// `direction`, at most `limit`. Fewer than `limit` means no more exist.
+    fn select_logs(
+        &self,
+        sel: &super::LogSelect,
+        limit: usize,
+        direction: super::Direction,
+    ) -> Result<Vec<LogRow>, QueryError> {
+        let mut rows: Vec<(u64, LogRow)> = generic_rows(self, sel)?
+            .into_iter()
+            .map(|(row, _)| (super::logql::labels::row_time(&row), row))
+            .collect();
+        match direction {
+            super::Direction::Backward => rows.sort_by(|a, b| b.0.cmp(&a.0)),
+            super::Direction::Forward => rows.sort_by(|a, b| a.0.cmp(&b.0)),
+        }
+        rows.truncate(limit);
+        Ok(rows.into_iter().map(|(_, r)| r).collect())
+    }
+
+    /// Records per group and time bucket, for matchers that are all
+    /// [`super::LabelMatcher::pushable`].
+    fn count_logs(&self, q: &super::CountQuery) -> Result<Vec<super::CountSeries>, QueryError> {
+        let (start, end) = q.buckets.bounds();
+        let sel = super::LogSelect {
+            matchers: q.matchers.clone(),
+            start_unix_nano: start,
+            end_unix_nano: end,
+        };
+        let mut groups: std::collections::BTreeMap<Vec<String>, Vec<u64>> = Default::default();
+        for (row, labels) in generic_rows(self, &sel)? {
+            let Some(b) = q.buckets.index(super::logql::labels::row_time(&row)) else {
+                continue;
+            };
+            let key = q
+                .group_by
+                .iter()
+                .map(|l| {
+                    let name = match l {
+                        super::FastLabel::ServiceName => "service_name",
+                        super::FastLabel::Level => "level",
+                    };
+                    labels.get(name).unwrap_or_default().to_string()
+                })
+                .collect();
+            groups
+                .entry(key)
+                .or_insert_with(|| vec![0; q.buckets.count])[b] += 1;
+        }
+        Ok(groups
+            .into_iter()
+            .map(|(group, counts)| super::CountSeries { group, counts })
+            .collect())
+    }
+
+    /// Label names of the records in `[start, end]`, sorted (never
+    /// `trace_id`/`span_id`/`severity_number`: no use for browsing).
+    fn log_label_names(&self, start: u64, end: u64) -> Result<Vec<String>, QueryError> {
+        let sel = super::LogSelect {
+            matchers: Vec::new(),
+            start_unix_nano: start,
+            end_unix_nano: end,
+        };
+        let mut names = std::collections::BTreeSet::new();
+        for (_, labels) in generic_rows(self, &sel)? {
+            for (n, _, _) in labels.iter() {
+                if !super::ID_LABELS.contains(&n) && n != "severity_number" {
+                    names.insert(n.to_string());
+                }
+            }
+        }
+        Ok(names.into_iter().collect())
+    }
+
+    /// Values of label `name` among the records `sel` selects, sorted.
+    fn log_label_values(
+        &self,
+        name: &str,
+        sel: &super::LogSelect,
+    ) -> Result<Vec<String>, QueryError> {
+        let mut values = std::collections::BTreeSet::new();
+        for (_, labels) in generic_rows(self, sel)? {
+            if let Some(v) = labels.get(name) {
+                values.insert(v.to_string());
+            }
+        }
+        Ok(values.into_iter().collect())
+    }
+
+    /// Size statistics of the records `sel` selects.
+    fn log_stats(&self, sel: &super::LogSelect) -> Result<super::LogStats, QueryError> {
+        let mut stats = super::LogStats::default();
+        let mut streams = std::collections::BTreeSet::new();
+        for (row, labels) in generic_rows(self, sel)? {
+            stats.entries += 1;
+            stats.bytes += super::logql::labels::row_line(&row).len() as u64;
+            streams.insert((
+                labels.get("service_name").unwrap_or_default().to_string(),
+                labels.get("level").unwrap_or_default().to_string(),
+            ));
+        }
+        stats.streams = streams.len() as u64;
+        stats.chunks = u64::from(stats.entries > 0);
+        Ok(stats)
+    }
+}
+
+/// The generic implementations' scan: every record in the window (at most
+/// [`super::GENERIC_SCAN_CAP`], more is an error), checked in memory.
+fn generic_rows<S: LogStore + ?Sized>(
+    store: &S,
+    sel: &super::LogSelect,
+) -> Result<Vec<(LogRow, super::logql::labels::LabelSet)>, QueryError> {
+    let rows = store.search_logs(&LogQuery {
+        start_unix_nano: Some(sel.start_unix_nano),
+        end_unix_nano: Some(sel.end_unix_nano),
+        limit: super::GENERIC_SCAN_CAP + 1,
+        ..LogQuery::default()
+    })?;
+    if rows.len() > super::GENERIC_SCAN_CAP {
+        return Err(QueryError::Invalid(format!(
+            "more than {} records in the time range; narrow it",
+            super::GENERIC_SCAN_CAP
+        )));
+    }
+    Ok(super::select::generic_select(rows, sel))
 }

@@ -5,6 +5,7 @@ mod bench;
 mod indexer;
 mod logs;
 mod search;
+mod loki;
 mod spans;
 
 use std::collections::VecDeque;
