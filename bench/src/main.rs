@@ -6,9 +6,12 @@
 //!   loading a data set through OTLP.
 //! - `reference decode|tantivy`: the baselines ingest is compared against.
 //! - `disk`: bytes per span of a collector data dir.
+//! - `agent forward|replay`: `skein-agent`'s RSS, CPU, added latency and
+//!   backlog drain rate.
 //!
 //! Every subcommand prints a short report, or one JSON object with `--json`.
 
+mod agent;
 mod disk;
 mod gen;
 mod grpc;
@@ -51,6 +54,9 @@ enum Cmd {
     Reference(reference::Cmd),
     /// Bytes per span on disk for a collector data dir.
     Disk(disk::Args),
+    /// skein-agent: resources while forwarding, backlog replay rate.
+    #[command(subcommand)]
+    Agent(agent::Cmd),
 }
 
 fn runtime(threads: usize) -> Result<tokio::runtime::Runtime> {
@@ -76,6 +82,12 @@ fn main() -> Result<()> {
             report::emit(&reference::tantivy(args)?, json)
         }
         Cmd::Disk(args) => report::emit(&disk::measure(&args.data_dir, args.spans)?, json),
+        Cmd::Agent(agent::Cmd::Forward(args)) => {
+            report::emit(&runtime(cli.threads)?.block_on(agent::forward(args))?, json)
+        }
+        Cmd::Agent(agent::Cmd::Replay(args)) => {
+            report::emit(&runtime(cli.threads)?.block_on(agent::replay(args))?, json)
+        }
     }
 }
 

@@ -15,6 +15,7 @@
 //! every collector gets its own temporary data dir and ephemeral ports, and
 //! every wait is a poll with a deadline ([`wait_until`], [`wait_for`]).
 
+pub mod agent;
 pub mod api;
 pub mod chain;
 pub mod collector;
