@@ -270,7 +270,11 @@ impl Config {
 
         let collector = url("collector", a.collector.or(f.collector), origin)?
             .unwrap_or_else(|| "http://127.0.0.1:16686".to_string());
-        let collector_otlp = match url("collector_otlp", a.collector_otlp.or(f.collector_otlp), origin)? {
+        let collector_otlp = match url(
+            "collector_otlp",
+            a.collector_otlp.or(f.collector_otlp),
+            origin,
+        )? {
             Some(u) => u,
             None => derive_otlp(&collector),
         };
@@ -288,19 +292,31 @@ impl Config {
         let secs = Duration::from_secs;
         let batch_timeout = in_range(
             "batch_timeout",
-            duration("batch_timeout", a.batch_timeout.or(f.batch_timeout), "200ms")?,
+            duration(
+                "batch_timeout",
+                a.batch_timeout.or(f.batch_timeout),
+                "200ms",
+            )?,
             ms(1),
             secs(60),
         )?;
         let tail_poll_interval = in_range(
             "tail_poll_interval",
-            duration("tail_poll_interval", a.tail_poll_interval.or(f.tail_poll_interval), "250ms")?,
+            duration(
+                "tail_poll_interval",
+                a.tail_poll_interval.or(f.tail_poll_interval),
+                "250ms",
+            )?,
             ms(10),
             secs(60),
         )?;
         let export_timeout = in_range(
             "export_timeout",
-            duration("export_timeout", a.export_timeout.or(f.export_timeout), "10s")?,
+            duration(
+                "export_timeout",
+                a.export_timeout.or(f.export_timeout),
+                "10s",
+            )?,
             ms(100),
             secs(300),
         )?;
@@ -322,7 +338,10 @@ impl Config {
             "16MiB",
         )?;
         if !(1024..=(1 << 30)).contains(&max_request_bytes) {
-            return Err(err("max_request_bytes", "must be between 1KiB and 1GiB".into()));
+            return Err(err(
+                "max_request_bytes",
+                "must be between 1KiB and 1GiB".into(),
+            ));
         }
         let max_attribute_bytes = size(
             "max_attribute_bytes",
@@ -366,10 +385,19 @@ impl Config {
                     return Err(err("health_url", format!("'{u}' is not an http(s) URL")));
                 }
             }
-            let ttl = in_range("ttl", duration("ttl", a.ttl.or(f.ttl), "30s")?, secs(1), secs(86_400))?;
+            let ttl = in_range(
+                "ttl",
+                duration("ttl", a.ttl.or(f.ttl), "30s")?,
+                secs(1),
+                secs(86_400),
+            )?;
             let interval = in_range(
                 "heartbeat_interval",
-                duration("heartbeat_interval", a.heartbeat_interval.or(f.heartbeat_interval), "10s")?,
+                duration(
+                    "heartbeat_interval",
+                    a.heartbeat_interval.or(f.heartbeat_interval),
+                    "10s",
+                )?,
                 ms(100),
                 secs(3600),
             )?;
@@ -381,7 +409,11 @@ impl Config {
             }
             let health_timeout = in_range(
                 "health_timeout",
-                duration("health_timeout", a.health_timeout.or(f.health_timeout), "2s")?,
+                duration(
+                    "health_timeout",
+                    a.health_timeout.or(f.health_timeout),
+                    "2s",
+                )?,
                 ms(10),
                 secs(60),
             )?;
@@ -401,7 +433,10 @@ impl Config {
                     Some(HeartbeatConfig {
                         service,
                         instance,
-                        address: a.advertise_address.or(f.advertise_address).unwrap_or_default(),
+                        address: a
+                            .advertise_address
+                            .or(f.advertise_address)
+                            .unwrap_or_default(),
                         ttl,
                         interval,
                         check,
@@ -421,9 +456,21 @@ impl Config {
                 .state_dir
                 .or(f.state_dir)
                 .unwrap_or_else(|| PathBuf::from("./skein-agent-state")),
-            otlp_grpc_addr: addr("otlp_grpc_addr", a.otlp_grpc_addr.or(f.otlp_grpc_addr), "127.0.0.1:4317")?,
-            otlp_http_addr: addr("otlp_http_addr", a.otlp_http_addr.or(f.otlp_http_addr), "127.0.0.1:4318")?,
-            admin_addr: addr("admin_addr", a.admin_addr.or(f.admin_addr), "127.0.0.1:13133")?,
+            otlp_grpc_addr: addr(
+                "otlp_grpc_addr",
+                a.otlp_grpc_addr.or(f.otlp_grpc_addr),
+                "127.0.0.1:4317",
+            )?,
+            otlp_http_addr: addr(
+                "otlp_http_addr",
+                a.otlp_http_addr.or(f.otlp_http_addr),
+                "127.0.0.1:4318",
+            )?,
+            admin_addr: addr(
+                "admin_addr",
+                a.admin_addr.or(f.admin_addr),
+                "127.0.0.1:13133",
+            )?,
             collector,
             collector_otlp,
             auth_token_file: a.auth_token_file.or(f.auth_token_file),
@@ -441,7 +488,10 @@ impl Config {
             max_attribute_bytes: usize::try_from(max_attribute_bytes)
                 .map_err(|_| err("max_attribute_bytes", "too large for this platform".into()))?,
             log_format: a.log_format.or(f.log_format).unwrap_or(LogFormat::Text),
-            log_level: a.log_level.or(f.log_level).unwrap_or_else(|| "info".to_string()),
+            log_level: a
+                .log_level
+                .or(f.log_level)
+                .unwrap_or_else(|| "info".to_string()),
         })
     }
 }

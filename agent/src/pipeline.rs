@@ -67,7 +67,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let host = enrich::host_name();
     let instance = match config.heartbeat.as_ref().and_then(|h| h.instance.clone()) {
         Some(i) => i,
-        None => format!("{host}-{}", stable_id(&config.state_dir).map_err(state_err)?),
+        None => format!(
+            "{host}-{}",
+            stable_id(&config.state_dir).map_err(state_err)?
+        ),
     };
 
     // 1. The disk buffer: everything acknowledged lands here.
@@ -120,7 +123,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     )));
     let http_listener = bind("otlp_http", config.otlp_http_addr).await?;
     let otlp_http = skein_otlp::http::router(sink, config.max_request_bytes);
-    servers.push(tokio::spawn(serve_http(http_listener, otlp_http, stop.clone())));
+    servers.push(tokio::spawn(serve_http(
+        http_listener,
+        otlp_http,
+        stop.clone(),
+    )));
 
     let mut tasks = Vec::new();
     if !config.tail.is_empty() {
@@ -153,11 +160,24 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             Some(p) => Some(crate::export::client::read_token(p)?),
             None => None,
         };
-        let client = RegistryClient::new(http.clone(), &config.collector, token, Duration::from_secs(5));
+        let client = RegistryClient::new(
+            http.clone(),
+            &config.collector,
+            token,
+            Duration::from_secs(5),
+        );
         let prober = Prober::new(hb.check.clone(), hb.health_timeout, http.clone());
         let revision = RevisionFile::open(&config.state_dir).map_err(state_err)?;
         tracing::info!(service = %hb.service, %instance, "registering in the collector's registry");
-        let hb = Heartbeater::new(hb, instance.clone(), client, prober, revision, hb_metrics, status.clone());
+        let hb = Heartbeater::new(
+            hb,
+            instance.clone(),
+            client,
+            prober,
+            revision,
+            hb_metrics,
+            status.clone(),
+        );
         tasks.push(tokio::spawn(hb.run(stop.clone())));
     }
 
@@ -267,7 +287,9 @@ fn http_client(ca: Option<&Path>) -> Result<reqwest::Client, PipelineError> {
         .with_root_certificates(roots)
         .with_no_client_auth();
     builder = builder.tls_backend_preconfigured(tls);
-    builder.build().map_err(|e| PipelineError::Http(e.to_string()))
+    builder
+        .build()
+        .map_err(|e| PipelineError::Http(e.to_string()))
 }
 
 /// A random id kept in `<state-dir>/instance-id`, so restarts keep the instance.

@@ -109,7 +109,13 @@ impl TraceService for Sink {
         &self,
         req: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let n: usize = req.get_ref().resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum();
+        let n: usize = req
+            .get_ref()
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len())
+            .sum();
         self.items.fetch_add(n as u64, Ordering::Relaxed);
         Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
     }
@@ -121,7 +127,13 @@ impl LogsService for Sink {
         &self,
         req: tonic::Request<ExportLogsServiceRequest>,
     ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
-        let n: usize = req.get_ref().resource_logs.iter().flat_map(|r| &r.scope_logs).map(|s| s.log_records.len()).sum();
+        let n: usize = req
+            .get_ref()
+            .resource_logs
+            .iter()
+            .flat_map(|r| &r.scope_logs)
+            .map(|s| s.log_records.len())
+            .sum();
         self.items.fetch_add(n as u64, Ordering::Relaxed);
         Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
     }
@@ -139,7 +151,9 @@ async fn start_sink(listener: tokio::net::TcpListener, sink: Sink) {
                 .accept_compressed(CompressionEncoding::Gzip)
                 .max_decoding_message_size(64 << 20),
         );
-    tokio::spawn(server.serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)));
+    tokio::spawn(
+        server.serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
 }
 
 /// A running agent process.
@@ -162,7 +176,12 @@ fn spawn_agent(bin: &PathBuf, upstream: &str, extra: &[String]) -> Result<AgentP
     let mut child = Command::new(bin)
         .arg("--state-dir")
         .arg(dir.path().join("state"))
-        .args(["--otlp-grpc-addr", "127.0.0.1:0", "--otlp-http-addr", "127.0.0.1:0"])
+        .args([
+            "--otlp-grpc-addr",
+            "127.0.0.1:0",
+            "--otlp-http-addr",
+            "127.0.0.1:0",
+        ])
         .args(["--admin-addr", "127.0.0.1:0", "--collector-otlp", upstream])
         .args(extra)
         .env("NO_COLOR", "1")
@@ -185,7 +204,9 @@ fn spawn_agent(bin: &PathBuf, upstream: &str, extra: &[String]) -> Result<AgentP
     let deadline = Instant::now() + Duration::from_secs(20);
     while grpc.is_empty() || admin.is_empty() {
         let left = deadline.saturating_duration_since(Instant::now());
-        let l = rx.recv_timeout(left).context("the agent did not log its listeners")?;
+        let l = rx
+            .recv_timeout(left)
+            .context("the agent did not log its listeners")?;
         let (name, addr) = l.split_once('=').unwrap_or(("", ""));
         match name {
             "otlp_grpc" => grpc = addr.trim().to_string(),
@@ -193,7 +214,12 @@ fn spawn_agent(bin: &PathBuf, upstream: &str, extra: &[String]) -> Result<AgentP
             _ => {}
         }
     }
-    Ok(AgentProc { child, grpc, admin, _dir: dir })
+    Ok(AgentProc {
+        child,
+        grpc,
+        admin,
+        _dir: dir,
+    })
 }
 
 /// (user+system CPU seconds, RSS bytes, peak RSS bytes) of `pid` from /proc.
@@ -218,7 +244,10 @@ fn proc_usage(pid: u32) -> Result<(f64, u64, u64)> {
     Ok((cpu, kb("VmRSS:"), kb("VmHWM:")))
 }
 
-fn buffer_used(client: &reqwest::Client, admin: &str) -> impl std::future::Future<Output = Result<u64>> {
+fn buffer_used(
+    client: &reqwest::Client,
+    admin: &str,
+) -> impl std::future::Future<Output = Result<u64>> {
     let req = client.get(format!("http://{admin}/status")).send();
     async move {
         let v: serde_json::Value = req.await?.json().await?;
@@ -287,7 +316,12 @@ pub async fn forward(args: ForwardArgs) -> Result<ForwardReport> {
     let agent = spawn_agent(
         &args.common.agent_bin,
         &upstream,
-        &["--tail".into(), log.display().to_string(), "--log-level".into(), "warn,skein_agent::pipeline=info".into()],
+        &[
+            "--tail".into(),
+            log.display().to_string(),
+            "--log-level".into(),
+            "warn,skein_agent::pipeline=info".into(),
+        ],
     )?;
     let pid = agent.child.id();
 
@@ -354,7 +388,11 @@ pub async fn forward(args: ForwardArgs) -> Result<ForwardReport> {
     let lat_via = Latency::from_histogram(&via.tally.latency);
     let lat_direct = Latency::from_histogram(&direct.tally.latency);
     Ok(ForwardReport {
-        upstream: if args.common.collector_otlp.is_some() { upstream } else { "in-process sink".into() },
+        upstream: if args.common.collector_otlp.is_some() {
+            upstream
+        } else {
+            "in-process sink".into()
+        },
         span_rate: args.span_rate,
         line_rate: args.line_rate,
         spans_acked_per_s: via.tally.items_ok as f64 / via.window.as_secs_f64().max(1e-9),
@@ -422,7 +460,12 @@ pub async fn replay(args: ReplayArgs) -> Result<ReplayReport> {
     let agent = spawn_agent(
         &args.common.agent_bin,
         &upstream,
-        &["--buffer-max-bytes".into(), max.to_string(), "--log-level".into(), "error,skein_agent::pipeline=info".into()],
+        &[
+            "--buffer-max-bytes".into(),
+            max.to_string(),
+            "--log-level".into(),
+            "error,skein_agent::pipeline=info".into(),
+        ],
     )?;
     let http = reqwest::Client::new();
     let started = Instant::now();

@@ -64,7 +64,11 @@ impl Format {
     }
 }
 
-async fn traces<S: ExportSink>(State(st): State<HttpState<S>>, headers: HeaderMap, body: Body) -> Response {
+async fn traces<S: ExportSink>(
+    State(st): State<HttpState<S>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let started = Instant::now();
     let format = format_of(&headers);
     let reply_format = format.as_ref().map_or(Format::Json, |f| *f);
@@ -85,7 +89,11 @@ async fn traces<S: ExportSink>(State(st): State<HttpState<S>>, headers: HeaderMa
     }
 }
 
-async fn logs<S: ExportSink>(State(st): State<HttpState<S>>, headers: HeaderMap, body: Body) -> Response {
+async fn logs<S: ExportSink>(
+    State(st): State<HttpState<S>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let started = Instant::now();
     let format = format_of(&headers);
     let reply_format = format.as_ref().map_or(Format::Json, |f| *f);
@@ -181,8 +189,7 @@ async fn read_body<S: ExportSink>(
             IngestError::BadRequest(format!("could not read the request body: {e}"))
         }
     })?;
-    st.ingestor
-        .count_request_bytes(signal, "http", bytes.len());
+    st.ingestor.count_request_bytes(signal, "http", bytes.len());
 
     let encoding = headers
         .get(header::CONTENT_ENCODING)

@@ -146,14 +146,23 @@ impl Agent {
     /// `GET /status` as JSON.
     pub fn status(&self) -> Value {
         let url = format!("{}/status", self.admin_base());
-        let resp = self.http.get(&url).send().unwrap_or_else(|e| panic!("GET {url}: {e}"));
-        resp.json().unwrap_or_else(|e| panic!("GET {url}: not JSON: {e}"))
+        let resp = self
+            .http
+            .get(&url)
+            .send()
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        resp.json()
+            .unwrap_or_else(|e| panic!("GET {url}: not JSON: {e}"))
     }
 
     /// `GET /metrics` as text.
     pub fn metrics(&self) -> String {
         let url = format!("{}/metrics", self.admin_base());
-        let resp = self.http.get(&url).send().unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        let resp = self
+            .http
+            .get(&url)
+            .send()
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
         resp.text().expect("metrics text")
     }
 
@@ -179,7 +188,10 @@ impl Agent {
     }
 
     pub fn terminate(&mut self) -> ExitStatus {
-        let mut child = self.child.take().expect("terminate: the agent is not running");
+        let mut child = self
+            .child
+            .take()
+            .expect("terminate: the agent is not running");
         let sent = Instant::now();
         signal(&child, libc::SIGTERM);
         loop {
@@ -189,7 +201,10 @@ impl Agent {
             if sent.elapsed() > TERM_TIMEOUT {
                 signal(&child, libc::SIGKILL);
                 let _ = child.wait();
-                panic!("[{}] did not exit within {TERM_TIMEOUT:?} of SIGTERM", self.name);
+                panic!(
+                    "[{}] did not exit within {TERM_TIMEOUT:?} of SIGTERM",
+                    self.name
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -215,7 +230,13 @@ impl Agent {
                 cmd.env_remove(key);
             }
         }
-        let port = |a: &str| if same_ports { a.to_string() } else { "127.0.0.1:0".to_string() };
+        let port = |a: &str| {
+            if same_ports {
+                a.to_string()
+            } else {
+                "127.0.0.1:0".to_string()
+            }
+        };
         cmd.arg("--state-dir")
             .arg(&self.state_dir)
             .args(["--otlp-grpc-addr", &port(&self.addrs.otlp_grpc)])
@@ -228,7 +249,9 @@ impl Agent {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawning {}: {e}", bin.display()));
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning {}: {e}", bin.display()));
         let log = Arc::new(Mutex::new(Vec::new()));
         self.log = log.clone();
         let prefix = format!("[{} pid {}]", self.name, child.id());
@@ -245,7 +268,10 @@ impl Agent {
                 for f in forwarders {
                     let _ = f.join();
                 }
-                panic!("{prefix} exited with {status} before listening:\n{}", log.lock().unwrap().join("\n"));
+                panic!(
+                    "{prefix} exited with {status} before listening:\n{}",
+                    log.lock().unwrap().join("\n")
+                );
             }
             if started.elapsed() > START_TIMEOUT {
                 signal(&child, libc::SIGKILL);
@@ -274,7 +300,9 @@ pub fn metric_value(text: &str, series: &str) -> f64 {
         .filter(|l| !l.starts_with('#'))
         .find_map(|l| {
             let (name, value) = l.rsplit_once(' ')?;
-            (name == series).then(|| value.parse::<f64>().ok()).flatten()
+            (name == series)
+                .then(|| value.parse::<f64>().ok())
+                .flatten()
         })
         .unwrap_or(0.0)
 }
@@ -306,8 +334,12 @@ fn forward(
 fn listening(lines: &[String]) -> Option<Addrs> {
     let mut addrs = Addrs::default();
     for line in lines {
-        let Some(rest) = line.split("listening ").nth(1) else { continue };
-        let Some((name, addr)) = rest.split_once('=') else { continue };
+        let Some(rest) = line.split("listening ").nth(1) else {
+            continue;
+        };
+        let Some((name, addr)) = rest.split_once('=') else {
+            continue;
+        };
         let addr = addr.split_whitespace().next().unwrap_or("").to_string();
         match name {
             "otlp_grpc" => addrs.otlp_grpc = addr,
@@ -347,16 +379,32 @@ fn build_agent() -> Result<PathBuf, String> {
     // As in collector.rs: drop cargo's per-package env so nothing rebuilds.
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy();
-        let per_package = ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_CRATE_", "CARGO_BIN_"]
-            .iter()
-            .any(|p| key.starts_with(p));
-        if per_package || key == "CARGO_PRIMARY_PACKAGE" || key == "CARGO_TARGET_TMPDIR" || key == "OUT_DIR" {
+        let per_package = [
+            "CARGO_PKG_",
+            "CARGO_MANIFEST_",
+            "CARGO_CRATE_",
+            "CARGO_BIN_",
+        ]
+        .iter()
+        .any(|p| key.starts_with(p));
+        if per_package
+            || key == "CARGO_PRIMARY_PACKAGE"
+            || key == "CARGO_TARGET_TMPDIR"
+            || key == "OUT_DIR"
+        {
             cmd.env_remove(&*key);
         }
     }
     let status = cmd
         .current_dir(workspace)
-        .args(["build", "--workspace", "--bin", "skein-agent", "--profile", &profile])
+        .args([
+            "build",
+            "--workspace",
+            "--bin",
+            "skein-agent",
+            "--profile",
+            &profile,
+        ])
         .arg("--target-dir")
         .arg(&target_dir)
         .status()

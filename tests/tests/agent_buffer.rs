@@ -12,7 +12,11 @@ use skein_e2e::otlp::{self, GrpcClient};
 use skein_e2e::{poll_until, wait_until, Api, Collector};
 
 /// One log request with body `"<marker> <seq>"`.
-fn log_request(marker: &str, seq: usize, pad: usize) -> opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest {
+fn log_request(
+    marker: &str,
+    seq: usize,
+    pad: usize,
+) -> opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest {
     let mut rec = otlp::log_record(&format!("{marker} {seq} {}", "x".repeat(pad)));
     rec.time_unix_nano = otlp::now_ns();
     otlp::logs("agent-buffer-test", vec![rec])
@@ -34,7 +38,12 @@ fn wait_for_seqs(api: &Api, marker: &str, want: &BTreeSet<usize>) {
     });
     let set: BTreeSet<usize> = got.iter().copied().collect();
     let missing: Vec<_> = want.difference(&set).collect();
-    assert!(ok && missing.is_empty(), "missing {} of {}: {missing:?}", missing.len(), want.len());
+    assert!(
+        ok && missing.is_empty(),
+        "missing {} of {}: {missing:?}",
+        missing.len(),
+        want.len()
+    );
     assert_eq!(got.len(), set.len(), "no record arrived twice");
 }
 
@@ -49,7 +58,9 @@ fn collector_outage_of_10s_loses_nothing() {
     let mut send_for = |client: &mut GrpcClient, d: Duration, sent: &mut BTreeSet<usize>| {
         let until = Instant::now() + d;
         while Instant::now() < until {
-            client.export_logs(log_request(&marker, seq, 0)).expect("the agent acknowledges while it has room");
+            client
+                .export_logs(log_request(&marker, seq, 0))
+                .expect("the agent acknowledges while it has room");
             sent.insert(seq);
             seq += 1;
             std::thread::sleep(Duration::from_millis(20));
@@ -60,7 +71,10 @@ fn collector_outage_of_10s_loses_nothing() {
     send_for(&mut client, Duration::from_secs(10), &mut sent);
     let status = agent.status();
     assert_eq!(status["collector"]["reachable"], false, "{status}");
-    assert!(status["buffer"]["used_bytes"].as_u64().unwrap_or(0) > 0, "{status}");
+    assert!(
+        status["buffer"]["used_bytes"].as_u64().unwrap_or(0) > 0,
+        "{status}"
+    );
     assert!(agent.metric("skein_agent_retried_total{signal=\"logs\"}") > 0.0);
     collector.restart_same_ports();
     send_for(&mut client, Duration::from_secs(1), &mut sent);
@@ -74,7 +88,9 @@ fn collector_outage_of_10s_loses_nothing() {
 fn full_buffer_answers_503_with_retry_after_and_keeps_what_it_acknowledged() {
     let mut collector = Collector::start_fast(&[]);
     collector.terminate(); // its ports are known; nothing listens for now
-    let agent = Agent::builder(&collector).args(&["--buffer-max-bytes", "16KiB"]).start();
+    let agent = Agent::builder(&collector)
+        .args(&["--buffer-max-bytes", "16KiB"])
+        .start();
     let marker = skein_e2e::chain::marker();
     let url = format!("{}/v1/logs", agent.otlp_http_base());
     let mut acked = BTreeSet::new();
@@ -95,11 +111,17 @@ fn full_buffer_answers_503_with_retry_after_and_keeps_what_it_acknowledged() {
     }
     let refused = refused.expect("a 16 KiB buffer fills up");
     assert!(acked.len() >= 5, "some requests fit: {}", acked.len());
-    let retry_after: u64 = refused.header("retry-after").expect("Retry-After").parse().expect("seconds");
+    let retry_after: u64 = refused
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("seconds");
     assert!(retry_after >= 1);
     // gRPC apps get UNAVAILABLE with a retry hint.
     let mut client = GrpcClient::new(&agent.grpc_endpoint());
-    let err = client.export_logs(log_request(&marker, 1000, 900)).expect_err("full");
+    let err = client
+        .export_logs(log_request(&marker, 1000, 900))
+        .expect_err("full");
     assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
     assert!(err.metadata().get("retry-after").is_some());
     assert_eq!(agent.admin_status("/readyz"), 503, "not ready while full");
@@ -107,7 +129,9 @@ fn full_buffer_answers_503_with_retry_after_and_keeps_what_it_acknowledged() {
 
     collector.restart_same_ports();
     wait_for_seqs(&collector.api(), &marker, &acked);
-    wait_until(Duration::from_secs(10), "ready again once drained", || agent.admin_status("/readyz") == 200);
+    wait_until(Duration::from_secs(10), "ready again once drained", || {
+        agent.admin_status("/readyz") == 200
+    });
 }
 
 #[test]
@@ -130,7 +154,10 @@ fn sigkill_of_the_agent_loses_no_acknowledged_span() {
                         s
                     })
                     .collect();
-                if client.export_traces(otlp::traces("kill9-test", spans)).is_ok() {
+                if client
+                    .export_traces(otlp::traces("kill9-test", spans))
+                    .is_ok()
+                {
                     acked.lock().unwrap().push(otlp::hex(&tid));
                 } else {
                     std::thread::sleep(Duration::from_millis(10));
@@ -138,13 +165,17 @@ fn sigkill_of_the_agent_loses_no_acknowledged_span() {
             }
         })
     };
-    wait_until(Duration::from_secs(30), "50 acknowledged traces", || acked.lock().unwrap().len() >= 50);
+    wait_until(Duration::from_secs(30), "50 acknowledged traces", || {
+        acked.lock().unwrap().len() >= 50
+    });
     agent.kill9();
     let before = acked.lock().unwrap().len();
     agent.restart_same_ports();
-    wait_until(Duration::from_secs(30), "more acknowledged after the restart", || {
-        acked.lock().unwrap().len() >= before + 20
-    });
+    wait_until(
+        Duration::from_secs(30),
+        "more acknowledged after the restart",
+        || acked.lock().unwrap().len() >= before + 20,
+    );
     stop.store(true, Ordering::Relaxed);
     sender.join().expect("sender thread");
     let api = collector.api();

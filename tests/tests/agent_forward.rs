@@ -14,9 +14,21 @@ fn send_chain(protocol: &str, endpoint: &str) -> SentChain {
     let marker = chain::marker();
     let out = run_script(
         "send_chain.py",
-        &["--protocol", protocol, "--endpoint", endpoint, "--marker", &marker],
+        &[
+            "--protocol",
+            protocol,
+            "--endpoint",
+            endpoint,
+            "--marker",
+            &marker,
+        ],
     );
-    let id = |op: &str| out["span_ids"][op].as_str().unwrap_or_else(|| panic!("no span id for {op}: {out}")).to_string();
+    let id = |op: &str| {
+        out["span_ids"][op]
+            .as_str()
+            .unwrap_or_else(|| panic!("no span id for {op}: {out}"))
+            .to_string()
+    };
     SentChain {
         trace_id: out["trace_id"].as_str().expect("trace_id").to_string(),
         root: id(chain::ROOT),
@@ -34,7 +46,10 @@ fn process_tags(trace: &Value) -> Vec<(String, String)> {
             for t in p["tags"].as_array().into_iter().flatten() {
                 out.push((
                     t["key"].as_str().unwrap_or("").to_string(),
-                    t["value"].as_str().map(str::to_string).unwrap_or_else(|| t["value"].to_string()),
+                    t["value"]
+                        .as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| t["value"].to_string()),
                 ));
             }
         }
@@ -58,11 +73,18 @@ fn python_app_through_the_agent(protocol: &str) {
     let trace = collector.api().wait_trace(&sent.trace_id, 3);
     let tags = process_tags(&trace.0);
     let has = |k: &str, v: Option<&str>| {
-        tags.iter().any(|(tk, tv)| tk == k && v.is_none_or(|v| v == tv))
+        tags.iter()
+            .any(|(tk, tv)| tk == k && v.is_none_or(|v| v == tv))
     };
     assert!(has("host.name", None), "host.name added: {tags:?}");
-    assert!(has("service.instance.id", None), "service.instance.id added: {tags:?}");
-    assert!(has("k8s.pod.name", Some("checkout-7d9f")), "k8s.pod.name from the env: {tags:?}");
+    assert!(
+        has("service.instance.id", None),
+        "service.instance.id added: {tags:?}"
+    );
+    assert!(
+        has("k8s.pod.name", Some("checkout-7d9f")),
+        "k8s.pod.name from the env: {tags:?}"
+    );
     assert!(has("k8s.namespace.name", Some("shop")), "{tags:?}");
     // The agent counted what it received and what the collector acknowledged.
     assert!(agent.metric("skein_agent_sent_total{signal=\"traces\"}") >= 3.0);
@@ -100,9 +122,27 @@ fn bad_input_gets_the_collectors_answers() {
         ("application/x-protobuf", None, partial),
     ];
     for (ct, enc, body) in cases {
-        let from_collector = post(&format!("{}/v1/traces", collector.otlp_http_base()), ct, enc, body.clone());
-        let from_agent = post(&format!("{}/v1/traces", agent.otlp_http_base()), ct, enc, body);
-        assert_eq!(from_agent.status, from_collector.status, "{ct} {enc:?}: {}", from_agent.text());
-        assert_eq!(from_agent.body, from_collector.body, "{ct} {enc:?}: same error body");
+        let from_collector = post(
+            &format!("{}/v1/traces", collector.otlp_http_base()),
+            ct,
+            enc,
+            body.clone(),
+        );
+        let from_agent = post(
+            &format!("{}/v1/traces", agent.otlp_http_base()),
+            ct,
+            enc,
+            body,
+        );
+        assert_eq!(
+            from_agent.status,
+            from_collector.status,
+            "{ct} {enc:?}: {}",
+            from_agent.text()
+        );
+        assert_eq!(
+            from_agent.body, from_collector.body,
+            "{ct} {enc:?}: same error body"
+        );
     }
 }

@@ -41,23 +41,32 @@ fn stopped_renewing_alert(api: &Api, service: &str) -> bool {
     let (status, body) = api.get("/api/v1/alerts", &[]);
     status == 200
         && body["alerts"].as_array().is_some_and(|alerts| {
-            alerts
-                .iter()
-                .any(|a| a["name"] == "InstanceStoppedRenewing" && a["labels"]["service"] == service)
+            alerts.iter().any(|a| {
+                a["name"] == "InstanceStoppedRenewing" && a["labels"]["service"] == service
+            })
         })
 }
 
 fn agent_for(collector: &Collector, service: &str, extra: &[&str]) -> Agent {
     Agent::builder(collector)
-        .args(&["--service", service, "--ttl", TTL, "--heartbeat-interval", "300ms"])
+        .args(&[
+            "--service",
+            service,
+            "--ttl",
+            TTL,
+            "--heartbeat-interval",
+            "300ms",
+        ])
         .args(extra)
         .start()
 }
 
 fn wait_alive(api: &Api, service: &str) -> Value {
-    wait_for(Duration::from_secs(20), "the instance alive in the registry", || {
-        instance(api, service).filter(|i| i["state"] == "alive")
-    })
+    wait_for(
+        Duration::from_secs(20),
+        "the instance alive in the registry",
+        || instance(api, service).filter(|i| i["state"] == "alive"),
+    )
 }
 
 #[test]
@@ -66,12 +75,17 @@ fn kill9_expires_the_instance_and_alerts() {
     let api = collector.api();
     let mut agent = agent_for(&collector, "hb-kill", &[]);
     let inst = wait_alive(&api, "hb-kill");
-    assert!(inst["heartbeat_revision"].as_u64().unwrap_or(0) >= 1, "{inst}");
+    assert!(
+        inst["heartbeat_revision"].as_u64().unwrap_or(0) >= 1,
+        "{inst}"
+    );
     assert!(inst["instance"].as_str().is_some_and(|i| !i.is_empty()));
     let status = agent.status();
     assert_eq!(status["registration"]["state"], "registered", "{status}");
     agent.kill9();
-    wait_until(Duration::from_secs(10), "expired after the TTL", || state(&api, "hb-kill") == "expired");
+    wait_until(Duration::from_secs(10), "expired after the TTL", || {
+        state(&api, "hb-kill") == "expired"
+    });
     wait_until(Duration::from_secs(20), "InstanceStoppedRenewing", || {
         stopped_renewing_alert(&api, "hb-kill")
     });
@@ -93,15 +107,30 @@ fn failing_health_url_stops_renewals_while_the_agent_runs() {
                 let Ok(mut s) = stream else { continue };
                 let mut buf = [0u8; 1024];
                 let _ = s.read(&mut buf);
-                let status = if healthy.load(Ordering::SeqCst) { "200 OK" } else { "500 Internal Server Error" };
-                let _ = s.write_all(format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").as_bytes());
+                let status = if healthy.load(Ordering::SeqCst) {
+                    "200 OK"
+                } else {
+                    "500 Internal Server Error"
+                };
+                let _ = s.write_all(
+                    format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                        .as_bytes(),
+                );
             }
         });
     }
-    let agent = agent_for(&collector, "hb-health", &["--health-url", &url, "--healthy-after", "2"]);
+    let agent = agent_for(
+        &collector,
+        "hb-health",
+        &["--health-url", &url, "--healthy-after", "2"],
+    );
     wait_alive(&api, "hb-health");
     healthy.store(false, Ordering::SeqCst);
-    wait_until(Duration::from_secs(10), "expired while the agent runs", || state(&api, "hb-health") == "expired");
+    wait_until(
+        Duration::from_secs(10),
+        "expired while the agent runs",
+        || state(&api, "hb-health") == "expired",
+    );
     assert_eq!(agent.status()["registration"]["state"], "unhealthy");
     wait_until(Duration::from_secs(20), "InstanceStoppedRenewing", || {
         stopped_renewing_alert(&api, "hb-health")
@@ -116,12 +145,19 @@ fn sigterm_deregisters_without_an_alert_and_restart_continues_the_revision() {
     let api = collector.api();
     let mut agent = agent_for(&collector, "hb-term", &[]);
     wait_alive(&api, "hb-term");
-    let before = agent.status()["registration"]["heartbeat_revision"].as_u64().unwrap_or(0);
+    let before = agent.status()["registration"]["heartbeat_revision"]
+        .as_u64()
+        .unwrap_or(0);
     assert!(agent.terminate().success());
-    wait_until(Duration::from_secs(10), "deregistered", || state(&api, "hb-term") == "deregistered");
+    wait_until(Duration::from_secs(10), "deregistered", || {
+        state(&api, "hb-term") == "deregistered"
+    });
     agent.restart();
     let inst = wait_alive(&api, "hb-term");
     let after = inst["heartbeat_revision"].as_u64().unwrap_or(0);
     assert!(after > before, "revision continues: {before} then {after}");
-    assert!(!stopped_renewing_alert(&api, "hb-term"), "a graceful stop does not alert");
+    assert!(
+        !stopped_renewing_alert(&api, "hb-term"),
+        "a graceful stop does not alert"
+    );
 }

@@ -15,7 +15,11 @@ const SERVICE: &str = "tailed-app";
 
 /// Line `seq`: even ones plain text, odd ones JSON.
 fn write_lines(path: &Path, marker: &str, seqs: std::ops::Range<usize>) {
-    let mut f = OpenOptions::new().create(true).append(true).open(path).expect("open the log");
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("open the log");
     for seq in seqs {
         let line = if seq % 2 == 0 {
             format!("2024-05-01 12:00:00 INFO {marker} line {seq}\n")
@@ -31,11 +35,17 @@ fn write_lines(path: &Path, marker: &str, seqs: std::ops::Range<usize>) {
 fn caught_up(agent: &Agent, path: &Path) {
     let size = std::fs::metadata(path).expect("stat").len();
     let p = path.to_string_lossy().to_string();
-    wait_until(Duration::from_secs(20), "the agent has read the file", || {
-        agent.status()["tail"]
-            .as_array()
-            .is_some_and(|files| files.iter().any(|f| f["path"] == p.as_str() && f["offset"] == size))
-    });
+    wait_until(
+        Duration::from_secs(20),
+        "the agent has read the file",
+        || {
+            agent.status()["tail"].as_array().is_some_and(|files| {
+                files
+                    .iter()
+                    .any(|f| f["path"] == p.as_str() && f["offset"] == size)
+            })
+        },
+    );
 }
 
 fn seq_of(log: &Value) -> Option<usize> {
@@ -51,7 +61,14 @@ fn rotations_and_a_restart_deliver_every_line_once_in_order() {
     let marker = skein_e2e::chain::marker();
     let glob = format!("{}/*.log", dir.path().display());
     let mut agent = Agent::builder(&collector)
-        .args(&["--tail", &glob, "--tail-poll-interval", "50ms", "--service", SERVICE])
+        .args(&[
+            "--tail",
+            &glob,
+            "--tail-poll-interval",
+            "50ms",
+            "--service",
+            SERVICE,
+        ])
         .start();
 
     write_lines(&log, &marker, 0..100);
@@ -74,7 +91,12 @@ fn rotations_and_a_restart_deliver_every_line_once_in_order() {
     // Rotation 3, copy-truncate (logrotate's copytruncate): copy, then cut
     // the file to zero while it stays open.
     std::fs::copy(&log, dir.path().join("app.log.3")).expect("copy");
-    File::options().write(true).open(&log).expect("open").set_len(0).expect("truncate");
+    File::options()
+        .write(true)
+        .open(&log)
+        .expect("open")
+        .set_len(0)
+        .expect("truncate");
     write_lines(&log, &marker, 350..400);
     caught_up(&agent, &log);
 
@@ -86,12 +108,21 @@ fn rotations_and_a_restart_deliver_every_line_once_in_order() {
     });
     let mut got: Vec<(u64, usize)> = logs
         .iter()
-        .map(|l| (l["timestamp_unix_nano"].as_u64().unwrap_or(0), seq_of(l).unwrap_or(usize::MAX)))
+        .map(|l| {
+            (
+                l["timestamp_unix_nano"].as_u64().unwrap_or(0),
+                seq_of(l).unwrap_or(usize::MAX),
+            )
+        })
         .collect();
     got.sort();
     let seqs: Vec<usize> = got.iter().map(|(_, s)| *s).collect();
     assert!(ok, "only {} of 400 lines arrived", logs.len());
-    assert_eq!(seqs, (0..400).collect::<Vec<_>>(), "every line exactly once, in the order written");
+    assert_eq!(
+        seqs,
+        (0..400).collect::<Vec<_>>(),
+        "every line exactly once, in the order written"
+    );
 
     // JSON lines are taken apart, plain ones get their severity read.
     let odd = logs.iter().find(|l| seq_of(l) == Some(1)).expect("line 1");

@@ -35,7 +35,9 @@ const QUEUE: usize = 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum BufferError {
     /// Unacknowledged data would exceed `--buffer-max-bytes`.
-    #[error("the agent's disk buffer is full ({used} of {max} bytes unacknowledged by the collector)")]
+    #[error(
+        "the agent's disk buffer is full ({used} of {max} bytes unacknowledged by the collector)"
+    )]
     Full { used: u64, max: u64 },
     /// One frame larger than the whole buffer.
     #[error("a request of {size} bytes does not fit in the disk buffer ({max} bytes)")]
@@ -145,7 +147,9 @@ impl Buffer {
                 );
             }
         }
-        metrics.max_bytes.set(i64::try_from(max_bytes).unwrap_or(i64::MAX));
+        metrics
+            .max_bytes
+            .set(i64::try_from(max_bytes).unwrap_or(i64::MAX));
         metrics.bytes.set((end - acked) as i64);
         metrics.segments.set(segments.len() as i64);
         let segment_bytes = (max_bytes / 8).clamp(64 << 10, 64 << 20);
@@ -168,7 +172,12 @@ impl Buffer {
 
     /// Append one encoded request of `items` spans or log records; returns
     /// once it is fsynced. Fails fast with [`BufferError::Full`].
-    pub async fn append(&self, kind: Kind, items: u32, payload: Vec<u8>) -> Result<(), BufferError> {
+    pub async fn append(
+        &self,
+        kind: Kind,
+        items: u32,
+        payload: Vec<u8>,
+    ) -> Result<(), BufferError> {
         let size = segment::HEADER + payload.len() as u64;
         let max = self.inner.max_bytes;
         if size > max {
@@ -213,10 +222,12 @@ impl Buffer {
                 doomed.push(st.segments.remove(0));
             }
             self.inner.metrics.segments.set(st.segments.len() as i64);
-            self.inner
-                .metrics
-                .bytes
-                .set(self.inner.durable.load(Ordering::Acquire).saturating_sub(st.acked) as i64);
+            self.inner.metrics.bytes.set(
+                self.inner
+                    .durable
+                    .load(Ordering::Acquire)
+                    .saturating_sub(st.acked) as i64,
+            );
             doomed
         };
         for base in doomed {

@@ -155,7 +155,10 @@ impl Reader {
     fn read_one(&mut self) -> Option<(Kind, u32, Vec<u8>, u64)> {
         for attempt in 0..2 {
             if let Err(e) = self.seek() {
-                tracing::error!("disk buffer: opening the segment at offset {}: {e}", self.pos);
+                tracing::error!(
+                    "disk buffer: opening the segment at offset {}: {e}",
+                    self.pos
+                );
                 return self.skip_segment();
             }
             let durable = self.durable();

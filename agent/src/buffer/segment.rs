@@ -159,15 +159,27 @@ mod tests {
         encode(Kind::Traces, 1, b"", &mut buf).unwrap();
         let mut r = &buf[..];
         let f = read_frame(&mut r, 100).unwrap();
-        assert_eq!((f.kind, f.items, &f.payload[..]), (Kind::Logs, 3, &b"hello"[..]));
+        assert_eq!(
+            (f.kind, f.items, &f.payload[..]),
+            (Kind::Logs, 3, &b"hello"[..])
+        );
         let f = read_frame(&mut r, 100).unwrap();
         assert_eq!((f.kind, f.items, f.payload.len()), (Kind::Traces, 1, 0));
-        assert!(matches!(read_frame(&mut r, 100), Err(FrameError::Truncated)));
+        assert!(matches!(
+            read_frame(&mut r, 100),
+            Err(FrameError::Truncated)
+        ));
 
         let mut bad = buf.clone();
         bad[15] ^= 1;
-        assert!(matches!(read_frame(&mut &bad[..], 100), Err(FrameError::Corrupt(_))));
-        assert!(matches!(read_frame(&mut &buf[..10], 100), Err(FrameError::Truncated)));
+        assert!(matches!(
+            read_frame(&mut &bad[..], 100),
+            Err(FrameError::Corrupt(_))
+        ));
+        assert!(matches!(
+            read_frame(&mut &buf[..10], 100),
+            Err(FrameError::Truncated)
+        ));
     }
 
     #[test]

@@ -26,9 +26,15 @@ async fn appends_read_back_in_order_and_batches_split_by_kind() {
     b.append(Kind::Logs, 5, b"log".to_vec()).await.unwrap();
     let mut r = b.reader();
     let t = batch(&mut r).await;
-    assert_eq!((t.kind, t.items, &t.payload[..]), (Kind::Traces, 3, &b"abc"[..]));
+    assert_eq!(
+        (t.kind, t.items, &t.payload[..]),
+        (Kind::Traces, 3, &b"abc"[..])
+    );
     let l = batch(&mut r).await;
-    assert_eq!((l.kind, l.items, &l.payload[..]), (Kind::Logs, 5, &b"log"[..]));
+    assert_eq!(
+        (l.kind, l.items, &l.payload[..]),
+        (Kind::Logs, 5, &b"log"[..])
+    );
     assert_eq!(b.usage().0, l.end);
     b.ack(l.end).unwrap();
     assert_eq!(b.usage().0, 0);
@@ -96,7 +102,11 @@ async fn reopen_resumes_after_the_ack_across_segments_and_repairs_a_torn_tail() 
         }
         b.ack(bt.end).unwrap();
     }
-    assert_eq!(seen, (10..40).collect::<Vec<u8>>(), "exactly the unacked frames, in order");
+    assert_eq!(
+        seen,
+        (10..40).collect::<Vec<u8>>(),
+        "exactly the unacked frames, in order"
+    );
     // Acked segments are gone; a new append still works after the repair.
     assert_eq!(segment::list(dir.path()).unwrap().len(), 1);
     b.append(Kind::Logs, 1, b"after".to_vec()).await.unwrap();

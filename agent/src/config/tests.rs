@@ -3,11 +3,13 @@ use super::*;
 fn parse(args: &[&str]) -> Result<Config, ConfigError> {
     let mut argv = vec!["skein-agent"];
     argv.extend_from_slice(args);
-    Config::load(Args::try_parse_from(argv).map_err(|e| ConfigError::Invalid {
-        key: "argv".into(),
-        origin: "test".into(),
-        message: e.to_string(),
-    })?)
+    Config::load(
+        Args::try_parse_from(argv).map_err(|e| ConfigError::Invalid {
+            key: "argv".into(),
+            origin: "test".into(),
+            message: e.to_string(),
+        })?,
+    )
 }
 
 fn key_of(r: Result<Config, ConfigError>) -> String {
@@ -55,27 +57,53 @@ fn heartbeat_settings_and_derived_otlp_url() {
     assert_eq!(hb.ttl, Duration::from_secs(20));
     assert_eq!(hb.interval, Duration::from_secs(5));
     assert_eq!(hb.healthy_after, 3);
-    assert_eq!(hb.check, HealthCheck::Url("http://127.0.0.1:8080/health".into()));
+    assert_eq!(
+        hb.check,
+        HealthCheck::Url("http://127.0.0.1:8080/health".into())
+    );
 }
 
 #[test]
 fn bad_values_name_their_key() {
     assert_eq!(key_of(parse(&["--admin-addr", "nope"])), "admin_addr");
     assert_eq!(key_of(parse(&["--collector", "ftp://x"])), "collector");
-    assert_eq!(key_of(parse(&["--buffer-max-bytes", "12 parsecs"])), "buffer_max_bytes");
+    assert_eq!(
+        key_of(parse(&["--buffer-max-bytes", "12 parsecs"])),
+        "buffer_max_bytes"
+    );
     assert_eq!(key_of(parse(&["--batch-timeout", "soon"])), "batch_timeout");
-    assert_eq!(key_of(parse(&["--multiline-start", "(["])), "multiline_start");
+    assert_eq!(
+        key_of(parse(&["--multiline-start", "(["])),
+        "multiline_start"
+    );
     assert_eq!(key_of(parse(&["--tail", "[x"])), "tail");
     assert_eq!(
-        key_of(parse(&["--service", "a", "--ttl", "5s", "--heartbeat-interval", "5s"])),
+        key_of(parse(&[
+            "--service",
+            "a",
+            "--ttl",
+            "5s",
+            "--heartbeat-interval",
+            "5s"
+        ])),
         "heartbeat_interval"
     );
     assert_eq!(key_of(parse(&["--health-tcp", "127.0.0.1:1"])), "service");
     assert_eq!(
-        key_of(parse(&["--service", "a", "--health-tcp", "x:1", "--health-cmd", "true"])),
+        key_of(parse(&[
+            "--service",
+            "a",
+            "--health-tcp",
+            "x:1",
+            "--health-cmd",
+            "true"
+        ])),
         "health_url"
     );
-    assert_eq!(key_of(parse(&["--collector", "https://c:16686"])), "collector_ca");
+    assert_eq!(
+        key_of(parse(&["--collector", "https://c:16686"])),
+        "collector_ca"
+    );
 }
 
 #[test]
@@ -96,7 +124,9 @@ fn toml_file_and_precedence() {
 
     std::fs::write(&path, "colector = \"http://x\"\n").unwrap();
     match parse(&["--config", p]) {
-        Err(ConfigError::File { message, .. }) => assert!(message.contains("colector"), "{message}"),
+        Err(ConfigError::File { message, .. }) => {
+            assert!(message.contains("colector"), "{message}")
+        }
         other => panic!("{other:?}"),
     }
     std::fs::write(&path, "batch_timeout = \"forever\"\n").unwrap();

@@ -57,8 +57,16 @@ mod tests {
         assert_eq!(b.next(None, 1.0), ms(800));
         assert_eq!(b.next(None, 1.0), ms(1000));
         assert_eq!(b.next(None, 1.49), ms(1000), "capped after jitter too");
-        assert_eq!(b.next(Some(ms(3000)), 1.0), ms(3000), "Retry-After wins when longer");
+        assert_eq!(
+            b.next(Some(ms(3000)), 1.0),
+            ms(3000),
+            "Retry-After wins when longer"
+        );
         b.reset();
-        assert_eq!(b.next(Some(ms(10)), 1.0), ms(100), "backoff wins when longer");
+        assert_eq!(
+            b.next(Some(ms(10)), 1.0),
+            ms(100),
+            "backoff wins when longer"
+        );
     }
 }

@@ -87,13 +87,19 @@ impl CollectorClient {
             .keep_alive_while_idle(false);
         if url.starts_with("https://") {
             // Config validation makes --collector-ca mandatory for https.
-            let path = ca.ok_or_else(|| ClientError::Tls("an https:// collector needs --collector-ca".into()))?;
+            let path = ca.ok_or_else(|| {
+                ClientError::Tls("an https:// collector needs --collector-ca".into())
+            })?;
             let pem = std::fs::read(path).map_err(|source| ClientError::File {
                 path: path.to_path_buf(),
                 source,
             })?;
             let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem));
-            if let Some(host) = url.parse::<http::Uri>().ok().and_then(|u| u.host().map(str::to_string)) {
+            if let Some(host) = url
+                .parse::<http::Uri>()
+                .ok()
+                .and_then(|u| u.host().map(str::to_string))
+            {
                 tls = tls.domain_name(host.trim_matches(['[', ']']).to_string());
             }
             endpoint = endpoint
@@ -160,15 +166,21 @@ fn bearer(path: &Path) -> Result<MetadataValue<tonic::metadata::Ascii>, ClientEr
         .ok_or_else(|| ClientError::EmptyToken {
             path: path.to_path_buf(),
         })?;
-    format!("Bearer {token}")
-        .parse()
-        .map_err(|_| ClientError::Tls(format!("the token in {} is not valid ASCII", path.display())))
+    format!("Bearer {token}").parse().map_err(|_| {
+        ClientError::Tls(format!(
+            "the token in {} is not valid ASCII",
+            path.display()
+        ))
+    })
 }
 
 /// The token file's token, for the heartbeat client.
 pub fn read_token(path: &Path) -> Result<String, ClientError> {
     let v = bearer(path)?;
-    Ok(v.to_str().unwrap_or_default().trim_start_matches("Bearer ").to_string())
+    Ok(v.to_str()
+        .unwrap_or_default()
+        .trim_start_matches("Bearer ")
+        .to_string())
 }
 
 /// OTLP's retry rules: UNAVAILABLE, CANCELLED, DEADLINE_EXCEEDED, ABORTED,
@@ -289,7 +301,10 @@ mod tests {
         assert_eq!(f.hint, Some(Duration::from_secs(3)));
 
         let mut s = Status::resource_exhausted("slow down");
-        assert!(!classify(&s).retryable, "RESOURCE_EXHAUSTED without a hint is permanent");
+        assert!(
+            !classify(&s).retryable,
+            "RESOURCE_EXHAUSTED without a hint is permanent"
+        );
         s.metadata_mut().insert("retry-after", "2".parse().unwrap());
         let f = classify(&s);
         assert!(f.retryable);

@@ -90,8 +90,14 @@ impl Exporter {
                         self.status.collector_ok();
                         let sent = batch.items.saturating_sub(ack.rejected);
                         self.metrics.sent.with_label_values(&[signal]).inc_by(sent);
-                        self.metrics.sent_bytes.with_label_values(&[signal]).inc_by(size);
-                        self.metrics.requests.with_label_values(&[signal, "ok"]).inc();
+                        self.metrics
+                            .sent_bytes
+                            .with_label_values(&[signal])
+                            .inc_by(size);
+                        self.metrics
+                            .requests
+                            .with_label_values(&[signal, "ok"])
+                            .inc();
                         if ack.rejected > 0 {
                             tracing::warn!(
                                 rejected = ack.rejected,
@@ -107,11 +113,18 @@ impl Exporter {
                     }
                     Err(f) if f.retryable => {
                         self.metrics.collector_up.set(0);
-                        self.metrics.requests.with_label_values(&[signal, "retry"]).inc();
-                        self.metrics.retried.with_label_values(&[signal]).inc_by(batch.items);
+                        self.metrics
+                            .requests
+                            .with_label_values(&[signal, "retry"])
+                            .inc();
+                        self.metrics
+                            .retried
+                            .with_label_values(&[signal])
+                            .inc_by(batch.items);
                         let jitter = rand::rng().random_range(0.5..1.5);
                         let wait = backoff.next(f.hint, jitter);
-                        self.status.collector_failed(&format!("{:?}: {}", f.code, f.message));
+                        self.status
+                            .collector_failed(&format!("{:?}: {}", f.code, f.message));
                         tracing::debug!(code = ?f.code, ?wait, "export failed, retrying: {}", f.message);
                         tokio::select! {
                             _ = tokio::time::sleep(wait) => {}
@@ -120,12 +133,16 @@ impl Exporter {
                     }
                     Err(f) => {
                         self.metrics.collector_up.set(1);
-                        self.metrics.requests.with_label_values(&[signal, "dropped"]).inc();
+                        self.metrics
+                            .requests
+                            .with_label_values(&[signal, "dropped"])
+                            .inc();
                         self.metrics
                             .dropped
                             .with_label_values(&[signal, "permanent_error"])
                             .inc_by(batch.items);
-                        self.status.collector_failed(&format!("{:?}: {}", f.code, f.message));
+                        self.status
+                            .collector_failed(&format!("{:?}: {}", f.code, f.message));
                         tracing::error!(
                             code = ?f.code,
                             items = batch.items,

@@ -62,7 +62,12 @@ struct StaleBody {
 }
 
 impl RegistryClient {
-    pub fn new(http: reqwest::Client, base: &str, token: Option<String>, timeout: Duration) -> Self {
+    pub fn new(
+        http: reqwest::Client,
+        base: &str,
+        token: Option<String>,
+        timeout: Duration,
+    ) -> Self {
         RegistryClient {
             http,
             base: base.trim_end_matches('/').to_string(),
@@ -93,7 +98,10 @@ impl RegistryClient {
         match status {
             200..=299 => serde_json::from_slice(&body).map_err(|e| RegistryError::Status {
                 status,
-                body: format!("undecodable reply ({e}): {}", String::from_utf8_lossy(&body)),
+                body: format!(
+                    "undecodable reply ({e}): {}",
+                    String::from_utf8_lossy(&body)
+                ),
             }),
             409 => match serde_json::from_slice::<StaleBody>(&body) {
                 Ok(s) => Err(RegistryError::Stale {
@@ -111,7 +119,12 @@ impl RegistryClient {
         }
     }
 
-    pub async fn deregister(&self, service: &str, instance: &str, reason: &str) -> Result<(), RegistryError> {
+    pub async fn deregister(
+        &self,
+        service: &str,
+        instance: &str,
+        reason: &str,
+    ) -> Result<(), RegistryError> {
         let url = format!(
             "{}/api/v1/registry/instances/{}/{}",
             self.base,
@@ -119,7 +132,12 @@ impl RegistryClient {
             encode_segment(instance)
         );
         let resp = self
-            .auth(self.http.delete(&url).query(&[("reason", reason)]).timeout(self.timeout))
+            .auth(
+                self.http
+                    .delete(&url)
+                    .query(&[("reason", reason)])
+                    .timeout(self.timeout),
+            )
             .send()
             .await
             .map_err(|e| RegistryError::Transport(e.to_string()))?;

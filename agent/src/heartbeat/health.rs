@@ -79,13 +79,30 @@ mod tests {
         let addr = l.local_addr().unwrap().to_string();
         let http = reqwest::Client::new();
         let t = Duration::from_secs(2);
-        assert!(Prober::new(HealthCheck::Tcp(addr.clone()), t, http.clone()).probe().await.is_ok());
+        assert!(Prober::new(HealthCheck::Tcp(addr.clone()), t, http.clone())
+            .probe()
+            .await
+            .is_ok());
         drop(l);
-        assert!(Prober::new(HealthCheck::Tcp(addr), t, http.clone()).probe().await.is_err());
-        assert!(Prober::new(HealthCheck::Cmd("true".into()), t, http.clone()).probe().await.is_ok());
-        let e = Prober::new(HealthCheck::Cmd("exit 3".into()), t, http.clone()).probe().await;
+        assert!(Prober::new(HealthCheck::Tcp(addr), t, http.clone())
+            .probe()
+            .await
+            .is_err());
+        assert!(
+            Prober::new(HealthCheck::Cmd("true".into()), t, http.clone())
+                .probe()
+                .await
+                .is_ok()
+        );
+        let e = Prober::new(HealthCheck::Cmd("exit 3".into()), t, http.clone())
+            .probe()
+            .await;
         assert!(e.unwrap_err().contains("exit"));
-        let slow = Prober::new(HealthCheck::Cmd("sleep 5".into()), Duration::from_millis(50), http);
+        let slow = Prober::new(
+            HealthCheck::Cmd("sleep 5".into()),
+            Duration::from_millis(50),
+            http,
+        );
         assert!(slow.probe().await.unwrap_err().contains("did not finish"));
     }
 }

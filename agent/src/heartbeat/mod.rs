@@ -97,7 +97,10 @@ impl Heartbeater {
         }
         match action {
             Action::Skip => {
-                self.metrics.heartbeats.with_label_values(&["skipped_unhealthy"]).inc();
+                self.metrics
+                    .heartbeats
+                    .with_label_values(&["skipped_unhealthy"])
+                    .inc();
                 let state = match self.gate.state() {
                     GateState::Recovering(_) => "recovering",
                     _ => "unhealthy",
@@ -106,14 +109,26 @@ impl Heartbeater {
                 Tick::Skipped
             }
             Action::Renew | Action::ReportCritical => {
-                let health = if action == Action::Renew { "passing" } else { "critical" };
+                let health = if action == Action::Renew {
+                    "passing"
+                } else {
+                    "critical"
+                };
                 match self.send(health).await {
                     Ok((revision, reply)) => {
                         self.registered = true;
-                        let result = if action == Action::Renew { "ok" } else { "critical_reported" };
+                        let result = if action == Action::Renew {
+                            "ok"
+                        } else {
+                            "critical_reported"
+                        };
                         self.metrics.heartbeats.with_label_values(&[result]).inc();
                         self.status.update_registration(|r| {
-                            r.state = if action == Action::Renew { "registered" } else { "unhealthy" };
+                            r.state = if action == Action::Renew {
+                                "registered"
+                            } else {
+                                "unhealthy"
+                            };
                             r.lease_id = Some(match &reply.lease_id {
                                 serde_json::Value::String(s) => s.clone(),
                                 other => other.to_string(),
@@ -150,12 +165,12 @@ impl Heartbeater {
     async fn send(&mut self, health: &'static str) -> Result<(u64, HeartbeatReply), RegistryError> {
         let mut min = 0;
         for attempt in 0..2 {
-            let revision = self
-                .revision
-                .next(min)
-                .map_err(|e| RegistryError::Transport(format!("persisting the heartbeat revision: {e}")))?;
+            let revision = self.revision.next(min).map_err(|e| {
+                RegistryError::Transport(format!("persisting the heartbeat revision: {e}"))
+            })?;
             self.metrics.revision.set(revision as i64);
-            self.status.update_registration(|r| r.heartbeat_revision = revision);
+            self.status
+                .update_registration(|r| r.heartbeat_revision = revision);
             let req = HeartbeatRequest {
                 service: self.cfg.service.clone(),
                 instance: self.instance.clone(),
@@ -180,7 +195,9 @@ impl Heartbeater {
                 Err(e) => return Err(e),
             }
         }
-        Err(RegistryError::Transport("stale heartbeat revision twice in a row".into()))
+        Err(RegistryError::Transport(
+            "stale heartbeat revision twice in a row".into(),
+        ))
     }
 
     /// Deregister (graceful shutdown); only if this run registered.
@@ -188,10 +205,18 @@ impl Heartbeater {
         if !self.registered {
             return;
         }
-        match self.client.deregister(&self.cfg.service, &self.instance, reason).await {
+        match self
+            .client
+            .deregister(&self.cfg.service, &self.instance, reason)
+            .await
+        {
             Ok(()) => {
-                self.metrics.heartbeats.with_label_values(&["deregistered"]).inc();
-                self.status.update_registration(|r| r.state = "deregistered");
+                self.metrics
+                    .heartbeats
+                    .with_label_values(&["deregistered"])
+                    .inc();
+                self.status
+                    .update_registration(|r| r.state = "deregistered");
                 tracing::info!(service = %self.cfg.service, instance = %self.instance, "deregistered: {reason}");
             }
             Err(e) => tracing::warn!("deregistration failed: {e}"),

@@ -23,7 +23,10 @@ struct Fake {
     healthy: AtomicBool,
 }
 
-async fn heartbeat(State(f): State<Arc<Fake>>, Json(body): Json<Value>) -> (StatusCode, Json<Value>) {
+async fn heartbeat(
+    State(f): State<Arc<Fake>>,
+    Json(body): Json<Value>,
+) -> (StatusCode, Json<Value>) {
     let rev = body["heartbeat_revision"].as_u64().unwrap_or(0);
     f.heartbeats.lock().push(body);
     let mut last = f.last_accepted.lock();
@@ -36,7 +39,9 @@ async fn heartbeat(State(f): State<Arc<Fake>>, Json(body): Json<Value>) -> (Stat
     *last = rev;
     (
         StatusCode::OK,
-        Json(json!({"lease_id": "l-1", "revision": 7, "heartbeat_revision": rev, "expires_at_unix_ms": 123})),
+        Json(
+            json!({"lease_id": "l-1", "revision": 7, "heartbeat_revision": rev, "expires_at_unix_ms": 123}),
+        ),
     )
 }
 
@@ -73,7 +78,11 @@ async fn start(fake: Arc<Fake>) -> String {
     format!("http://{addr}")
 }
 
-fn heartbeater(base: &str, dir: &std::path::Path, check: HealthCheck) -> (Heartbeater, Arc<AgentStatus>) {
+fn heartbeater(
+    base: &str,
+    dir: &std::path::Path,
+    check: HealthCheck,
+) -> (Heartbeater, Arc<AgentStatus>) {
     let http = reqwest::Client::new();
     let cfg = HeartbeatConfig {
         service: "shop".into(),
@@ -107,7 +116,10 @@ async fn revisions_persist_across_restarts_and_shutdown_deregisters() {
     assert_eq!(hb.tick().await, Tick::Renewed { revision: 1 });
     assert_eq!(hb.tick().await, Tick::Renewed { revision: 2 });
     let r = status.registration();
-    assert_eq!((r.state, r.heartbeat_revision, r.lease_id.as_deref()), ("registered", 2, Some("l-1")));
+    assert_eq!(
+        (r.state, r.heartbeat_revision, r.lease_id.as_deref()),
+        ("registered", 2, Some("l-1"))
+    );
     {
         let sent = fake.heartbeats.lock();
         assert_eq!(sent[0]["service"], "shop");
@@ -122,7 +134,11 @@ async fn revisions_persist_across_restarts_and_shutdown_deregisters() {
     hb.deregister("agent shut down (SIGTERM)").await;
     assert_eq!(
         fake.deletes.lock().clone(),
-        vec![("shop".into(), "host-1".into(), "agent shut down (SIGTERM)".into())]
+        vec![(
+            "shop".into(),
+            "host-1".into(),
+            "agent shut down (SIGTERM)".into()
+        )]
     );
 }
 
@@ -134,9 +150,18 @@ async fn stale_revision_409_jumps_forward() {
     let dir = tempfile::tempdir().unwrap();
     let (mut hb, _) = heartbeater(&base, dir.path(), HealthCheck::None);
     assert_eq!(hb.tick().await, Tick::Renewed { revision: 51 });
-    let revs: Vec<u64> = fake.heartbeats.lock().iter().map(|h| h["heartbeat_revision"].as_u64().unwrap()).collect();
+    let revs: Vec<u64> = fake
+        .heartbeats
+        .lock()
+        .iter()
+        .map(|h| h["heartbeat_revision"].as_u64().unwrap())
+        .collect();
     assert_eq!(revs, vec![1, 51]);
-    assert_eq!(RevisionFile::open(dir.path()).unwrap().last(), 51, "the jump is persisted");
+    assert_eq!(
+        RevisionFile::open(dir.path()).unwrap().last(),
+        51,
+        "the jump is persisted"
+    );
 }
 
 #[tokio::test]
@@ -145,17 +170,30 @@ async fn failing_health_reports_critical_once_then_needs_healthy_after_passes() 
     fake.healthy.store(true, Ordering::SeqCst);
     let base = start(fake.clone()).await;
     let dir = tempfile::tempdir().unwrap();
-    let (mut hb, status) = heartbeater(&base, dir.path(), HealthCheck::Url(format!("{base}/health")));
+    let (mut hb, status) = heartbeater(
+        &base,
+        dir.path(),
+        HealthCheck::Url(format!("{base}/health")),
+    );
     assert_eq!(hb.tick().await, Tick::Renewed { revision: 1 });
     fake.healthy.store(false, Ordering::SeqCst);
     assert_eq!(hb.tick().await, Tick::ReportedCritical { revision: 2 });
     assert_eq!(hb.tick().await, Tick::Skipped);
     assert_eq!(status.registration().state, "unhealthy");
     fake.healthy.store(true, Ordering::SeqCst);
-    assert_eq!(hb.tick().await, Tick::Skipped, "--healthy-after 2: one pass is not enough");
+    assert_eq!(
+        hb.tick().await,
+        Tick::Skipped,
+        "--healthy-after 2: one pass is not enough"
+    );
     assert_eq!(status.registration().state, "recovering");
     assert_eq!(hb.tick().await, Tick::Renewed { revision: 3 });
-    let health: Vec<String> = fake.heartbeats.lock().iter().map(|h| h["health"].as_str().unwrap().to_string()).collect();
+    let health: Vec<String> = fake
+        .heartbeats
+        .lock()
+        .iter()
+        .map(|h| h["health"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(health, ["passing", "critical", "passing"]);
 }
 

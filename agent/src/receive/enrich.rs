@@ -13,7 +13,10 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 /// Environment variables read for each Kubernetes attribute, first found wins.
 pub const K8S_ENV: &[(&str, &[&str])] = &[
     ("k8s.pod.name", &["K8S_POD_NAME", "POD_NAME"]),
-    ("k8s.namespace.name", &["K8S_NAMESPACE_NAME", "POD_NAMESPACE"]),
+    (
+        "k8s.namespace.name",
+        &["K8S_NAMESPACE_NAME", "POD_NAMESPACE"],
+    ),
     ("k8s.node.name", &["K8S_NODE_NAME", "NODE_NAME"]),
 ];
 
@@ -124,11 +127,23 @@ mod tests {
                 .and_then(|a| a.value.clone())
                 .and_then(|v| v.value)
         };
-        assert_eq!(get(0, "host.name"), Some(Value::StringValue("app-set".into())));
+        assert_eq!(
+            get(0, "host.name"),
+            Some(Value::StringValue("app-set".into()))
+        );
         assert_eq!(get(1, "host.name"), Some(Value::StringValue("h1".into())));
-        assert_eq!(get(0, "service.instance.id"), Some(Value::StringValue("h1-abc".into())));
-        assert_eq!(get(1, "k8s.pod.name"), Some(Value::StringValue("pod-7".into())));
-        assert_eq!(get(1, "k8s.namespace.name"), Some(Value::StringValue("shop".into())));
+        assert_eq!(
+            get(0, "service.instance.id"),
+            Some(Value::StringValue("h1-abc".into()))
+        );
+        assert_eq!(
+            get(1, "k8s.pod.name"),
+            Some(Value::StringValue("pod-7".into()))
+        );
+        assert_eq!(
+            get(1, "k8s.namespace.name"),
+            Some(Value::StringValue("shop".into()))
+        );
         assert_eq!(get(1, "k8s.node.name"), None);
     }
 }

@@ -36,7 +36,12 @@ pub struct AgentSink {
 }
 
 impl AgentSink {
-    pub fn new(buffer: Buffer, limits: Limits, enricher: Arc<Enricher>, metrics: ReceiveMetrics) -> Self {
+    pub fn new(
+        buffer: Buffer,
+        limits: Limits,
+        enricher: Arc<Enricher>,
+        metrics: ReceiveMetrics,
+    ) -> Self {
         AgentSink {
             buffer,
             limits,
@@ -54,7 +59,10 @@ impl AgentSink {
         payload: impl FnOnce() -> Vec<u8>,
     ) -> Result<Accepted, IngestError> {
         let label = signal.as_label();
-        self.metrics.received.with_label_values(&[label]).inc_by(received as u64);
+        self.metrics
+            .received
+            .with_label_values(&[label])
+            .inc_by(received as u64);
         for (reason, n) in &rejections.by_reason {
             self.metrics
                 .rejected
@@ -103,7 +111,10 @@ pub fn buffer_error(e: BufferError) -> (&'static str, IngestError) {
         ),
         BufferError::Io { .. } => {
             tracing::error!("disk buffer append failed: {e}");
-            ("buffer_error", IngestError::Internal(format!("agent disk buffer error: {e}")))
+            (
+                "buffer_error",
+                IngestError::Internal(format!("agent disk buffer error: {e}")),
+            )
         }
     }
 }

@@ -97,7 +97,10 @@ impl Follower {
             // Copy-truncate: what is pending was read before; emit it, start over.
             out.truncated = true;
             if let Some(p) = self.pending.take() {
-                out.lines.push(Line { text: p.text, end: 0 });
+                out.lines.push(Line {
+                    text: p.text,
+                    end: 0,
+                });
             }
             self.read = 0;
             self.offset = 0;
@@ -140,7 +143,10 @@ impl Follower {
                         }
                         _ => {
                             if let Some(p) = self.pending.take() {
-                                out.lines.push(Line { text: p.text, end: p.end });
+                                out.lines.push(Line {
+                                    text: p.text,
+                                    end: p.end,
+                                });
                             }
                             self.pending = Some(Pending { text, end });
                         }
@@ -151,7 +157,10 @@ impl Follower {
         self.read += consumed as u64;
         if !got_line {
             if let Some(p) = self.pending.take() {
-                out.lines.push(Line { text: p.text, end: p.end });
+                out.lines.push(Line {
+                    text: p.text,
+                    end: p.end,
+                });
             }
         }
         out.idle = out.lines.is_empty() && self.pending.is_none() && self.read >= size;
@@ -205,12 +214,19 @@ mod tests {
         w.write_all(b"ee\r\n").unwrap();
         assert_eq!(texts(&f.poll(None).unwrap()), ["three"]);
         f.rewind();
-        assert_eq!(texts(&f.poll(None).unwrap()), ["three"], "rewind re-reads uncommitted lines");
+        assert_eq!(
+            texts(&f.poll(None).unwrap()),
+            ["three"],
+            "rewind re-reads uncommitted lines"
+        );
         f.commit(14);
         assert!(f.poll(None).unwrap().idle);
         // Copy-truncate.
         w.set_len(0).unwrap();
-        let mut w = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        let mut w = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
         w.write_all(b"new\n").unwrap();
         let p = f.poll(None).unwrap();
         assert!(p.truncated);
@@ -221,13 +237,21 @@ mod tests {
     fn multiline_records_join_and_flush_when_idle() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.log");
-        std::fs::write(&path, "2024 ERROR boom\n  at a()\n  at b()\n2024 INFO next\n").unwrap();
+        std::fs::write(
+            &path,
+            "2024 ERROR boom\n  at a()\n  at b()\n2024 INFO next\n",
+        )
+        .unwrap();
         let re = Regex::new(r"^\d{4} ").unwrap();
         let mut f = open(&path);
         let p = f.poll(Some(&re)).unwrap();
         assert_eq!(texts(&p), ["2024 ERROR boom\n  at a()\n  at b()"]);
         let p = f.poll(Some(&re)).unwrap();
-        assert_eq!(texts(&p), ["2024 INFO next"], "flushed when nothing new arrives");
+        assert_eq!(
+            texts(&p),
+            ["2024 INFO next"],
+            "flushed when nothing new arrives"
+        );
         assert!(f.poll(Some(&re)).unwrap().idle);
     }
 }

@@ -122,7 +122,10 @@ impl Tailer {
             match self.poll_follower(i).await {
                 Ok(true) => {
                     let f = self.followers.remove(i);
-                    let _ = self.metrics.lag_bytes.remove_label_values(&[&f.path.to_string_lossy()]);
+                    let _ = self
+                        .metrics
+                        .lag_bytes
+                        .remove_label_values(&[&f.path.to_string_lossy()]);
                     tracing::debug!(file = %f.path.display(), "rotated file drained");
                 }
                 Ok(false) => i += 1,
@@ -147,7 +150,10 @@ impl Tailer {
             }
         };
         if polled.truncated {
-            self.metrics.rotations.with_label_values(&["truncate"]).inc();
+            self.metrics
+                .rotations
+                .with_label_values(&["truncate"])
+                .inc();
             tracing::info!(file = %f.path.display(), "tailed file truncated (copy-truncate rotation)");
         }
         if polled.lines.is_empty() {
@@ -238,7 +244,9 @@ impl Tailer {
         paths.sort();
         paths.dedup();
         for path in paths {
-            let Ok(file) = File::open(&path) else { continue };
+            let Ok(file) = File::open(&path) else {
+                continue;
+            };
             let Ok(meta) = file.metadata() else { continue };
             let id = FileId::of(&meta);
             seen.insert(id);
@@ -285,14 +293,20 @@ impl Tailer {
     fn resume_rotated(&mut self) {
         let saved: Vec<Checkpoint> = self.saved.drain().map(|(_, c)| c).collect();
         for cp in saved {
-            let Some(dir) = cp.path.parent() else { continue };
-            let Ok(entries) = std::fs::read_dir(dir) else { continue };
+            let Some(dir) = cp.path.parent() else {
+                continue;
+            };
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
             for entry in entries.flatten() {
                 let Ok(meta) = entry.metadata() else { continue };
                 if !meta.is_file() || FileId::of(&meta) != cp.id {
                     continue;
                 }
-                let Ok(file) = File::open(entry.path()) else { break };
+                let Ok(file) = File::open(entry.path()) else {
+                    break;
+                };
                 if !Follower::same_content(&cp, &file, meta.len()) {
                     break;
                 }

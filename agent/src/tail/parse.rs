@@ -70,7 +70,14 @@ fn from_json(
         ..Default::default()
     };
     let mut take = |keys: &[&str]| keys.iter().find_map(|k| map.remove(*k));
-    if let Some(level) = take(&["level", "severity", "lvl", "loglevel", "log.level", "severity_text"]) {
+    if let Some(level) = take(&[
+        "level",
+        "severity",
+        "lvl",
+        "loglevel",
+        "log.level",
+        "severity_text",
+    ]) {
         match level {
             serde_json::Value::String(s) => {
                 rec.severity_number = severity_number(&s).unwrap_or(0);
@@ -190,7 +197,11 @@ mod tests {
     }
 
     fn attr<'a>(r: &'a LogRecord, k: &str) -> Option<&'a Value> {
-        r.attributes.iter().find(|a| a.key == k).and_then(|a| a.value.as_ref()).and_then(|v| v.value.as_ref())
+        r.attributes
+            .iter()
+            .find(|a| a.key == k)
+            .and_then(|a| a.value.as_ref())
+            .and_then(|v| v.value.as_ref())
     }
 
     #[test]
@@ -205,7 +216,11 @@ mod tests {
         for (line, text, n) in cases {
             let r = parse_line(line, 7);
             assert_eq!(body(&r), line);
-            assert_eq!((r.severity_text.as_str(), r.severity_number), (text, n), "{line}");
+            assert_eq!(
+                (r.severity_text.as_str(), r.severity_number),
+                (text, n),
+                "{line}"
+            );
             assert_eq!(r.observed_time_unix_nano, 7);
         }
     }
@@ -221,9 +236,15 @@ mod tests {
         assert_eq!(hex::encode(&r.span_id), "eee19b7ec3c1b174");
         assert_eq!(attr(&r, "order"), Some(&Value::IntValue(42)));
         assert_eq!(attr(&r, "ok"), Some(&Value::BoolValue(false)));
-        assert_eq!(attr(&r, "ctx"), Some(&Value::StringValue(r#"{"a":1}"#.into())));
+        assert_eq!(
+            attr(&r, "ctx"),
+            Some(&Value::StringValue(r#"{"a":1}"#.into()))
+        );
 
-        let r = parse_line(r#"{"severity":"WARNING","message":"x","time":1714564800,"trace_id":"zz"}"#, 1);
+        let r = parse_line(
+            r#"{"severity":"WARNING","message":"x","time":1714564800,"trace_id":"zz"}"#,
+            1,
+        );
         assert_eq!(r.severity_number, 13);
         assert_eq!(r.time_unix_nano, 1_714_564_800_000_000_000);
         assert!(r.trace_id.is_empty(), "a bad id stays an attribute");
