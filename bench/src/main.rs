@@ -10,9 +10,12 @@
 //! - `disk`: bytes per span of a collector data dir.
 //! - `registry`: many instances renewing leases; heartbeat latency, expiry
 //!   detection delay, memory per instance.
+//! - `agent forward|replay`: `skein-agent`'s RSS, CPU, added latency and
+//!   backlog drain rate.
 //!
 //! Every subcommand prints a short report, or one JSON object with `--json`.
 
+mod agent;
 mod disk;
 mod gen;
 mod grpc;
@@ -61,6 +64,9 @@ enum Cmd {
     TraceTree(tree::Args),
     /// Registry load: instances renewing leases, expiry timing, memory.
     Registry(registry::Args),
+    /// skein-agent: resources while forwarding, backlog replay rate.
+    #[command(subcommand)]
+    Agent(agent::Cmd),
 }
 
 fn runtime(threads: usize) -> Result<tokio::runtime::Runtime> {
@@ -88,8 +94,15 @@ fn main() -> Result<()> {
         Cmd::Disk(args) => report::emit(&disk::measure(&args.data_dir, args.spans)?, json),
         Cmd::TraceTree(args) => {
             report::emit(&runtime(cli.threads)?.block_on(tree::run(args))?, json)
+        }
         Cmd::Registry(args) => {
             report::emit(&runtime(cli.threads)?.block_on(registry::run(args))?, json)
+        }
+        Cmd::Agent(agent::Cmd::Forward(args)) => {
+            report::emit(&runtime(cli.threads)?.block_on(agent::forward(args))?, json)
+        }
+        Cmd::Agent(agent::Cmd::Replay(args)) => {
+            report::emit(&runtime(cli.threads)?.block_on(agent::replay(args))?, json)
         }
     }
 }

@@ -33,6 +33,8 @@ pub struct Collector {
     addrs: Addrs,
     /// Log lines (stdout and stderr, ANSI codes stripped) of the current run.
     log: Arc<Mutex<Vec<String>>>,
+    /// Listen on the previous run's addresses (see [`Collector::restart_same_ports`]).
+    same_ports: bool,
 }
 
 impl Collector {
@@ -76,6 +78,7 @@ impl Collector {
             child: None,
             addrs: Addrs::default(),
             log: Arc::new(Mutex::new(Vec::new())),
+            same_ports: false,
         }
     }
 
@@ -156,6 +159,15 @@ impl Collector {
         self.spawn();
     }
 
+    /// Start again on the same data dir and the same ports as the last run,
+    /// for clients configured with fixed addresses (e.g. a `skein-agent`).
+    pub fn restart_same_ports(&mut self) {
+        assert!(self.child.is_none(), "restart: stop the collector first");
+        self.same_ports = true;
+        self.spawn();
+        self.same_ports = false;
+    }
+
     /// Spawn the binary and wait until it logs all three listeners.
     fn spawn(&mut self) {
         let bin = collector_binary();
@@ -166,11 +178,18 @@ impl Collector {
                 cmd.env_remove(key);
             }
         }
+        let port = |a: &str| {
+            if self.same_ports {
+                a.to_string()
+            } else {
+                "127.0.0.1:0".to_string()
+            }
+        };
         cmd.arg("--data-dir")
             .arg(&self.data_dir)
-            .args(["--otlp-grpc-addr", "127.0.0.1:0"])
-            .args(["--otlp-http-addr", "127.0.0.1:0"])
-            .args(["--http-addr", "127.0.0.1:0"])
+            .args(["--otlp-grpc-addr", &port(&self.addrs.otlp_grpc)])
+            .args(["--otlp-http-addr", &port(&self.addrs.otlp_http)])
+            .args(["--http-addr", &port(&self.addrs.http)])
             .args(&self.args)
             .env("NO_COLOR", "1")
             .env_remove("RUST_LOG")

@@ -16,6 +16,7 @@
 //! every wait is a poll with a deadline ([`wait_until`], [`wait_for`]).
 
 pub mod alerts;
+pub mod agent;
 pub mod api;
 pub mod calls;
 pub mod chain;

@@ -26,66 +26,7 @@ pub use metrics::IngestMetrics;
 pub use traffic::TrafficObserver;
 pub use validate::{Limits, Rejections};
 
-/// Which OTLP signal a request carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Signal {
-    Traces,
-    Logs,
-}
-
-impl Signal {
-    pub fn as_label(self) -> &'static str {
-        match self {
-            Signal::Traces => "traces",
-            Signal::Logs => "logs",
-        }
-    }
-
-    fn item(self) -> &'static str {
-        match self {
-            Signal::Traces => "span",
-            Signal::Logs => "log record",
-        }
-    }
-}
-
-/// Why a request as a whole was not accepted. Each maps to one HTTP status and
-/// one gRPC code in the transport modules.
-#[derive(Debug, thiserror::Error)]
-pub enum IngestError {
-    /// The body could not be decoded (400 / INVALID_ARGUMENT).
-    #[error("{0}")]
-    BadRequest(String),
-    /// Unsupported `Content-Type` (415).
-    #[error("{0}")]
-    UnsupportedMediaType(String),
-    /// Body larger than `--max-request-bytes`, before or after inflation (413 / RESOURCE_EXHAUSTED).
-    #[error("{0}")]
-    TooLarge(String),
-    /// Bearer token missing (401 / UNAUTHENTICATED).
-    #[error("{0}")]
-    Unauthenticated(String),
-    /// Bearer token wrong (403 / PERMISSION_DENIED).
-    #[error("{0}")]
-    Forbidden(String),
-    /// Retryable: WAL backlog over its limit, disk full or shutting down (503 / UNAVAILABLE + retry hint).
-    #[error("{message}")]
-    Unavailable {
-        message: String,
-        retry_after: Duration,
-    },
-    /// Our fault: I/O error writing the WAL (500 / INTERNAL).
-    #[error("{0}")]
-    Internal(String),
-}
-
-/// What the transports tell the client after a successful export.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Accepted {
-    pub rejected: i64,
-    /// Empty when nothing was rejected.
-    pub error_message: String,
-}
+pub use skein_otlp::{Accepted, IngestError, Signal};
 
 /// Shared by both transports: validates, makes durable, counts.
 #[derive(Clone)]

@@ -1,0 +1,43 @@
+//! `skein-agent`: parse the configuration, set up logging, run the pipeline
+//! until SIGTERM/SIGINT.
+
+use anyhow::Context;
+use clap::Parser;
+use skein_agent::config::{Args, Config};
+use skein_agent::{pipeline, telemetry};
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let config = Config::load(args)?;
+    telemetry::init_tracing(config.log_format, &config.log_level);
+    // One TLS crypto provider for every client (gRPC, registry, health URL).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("skein-agent")
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let shutdown = async {
+            use tokio::signal::unix::{signal, SignalKind};
+            match (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+                        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+                    }
+                }
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        };
+        pipeline::run(config, shutdown).await
+    })?;
+    tracing::info!("stopped");
+    Ok(())
+}
