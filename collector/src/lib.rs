@@ -8,6 +8,7 @@
 //! index/   WAL → tantivy indexer, time partitions, retention, searches (the only tantivy user)
 //! query/   the storage seam: query types and the `TraceStore`/`LogStore` traits
 //! api/     HTTP: Jaeger query API, native `/api/v1` API, `/metrics`
+//! ui/      the embedded web UI (static single-page app served at `/`)
 //! ```
 //!
 //! `config` turns flags/env/TOML into a validated [`config::Config`]; `pipeline`
@@ -23,4 +24,5 @@ pub mod pipeline;
 pub mod query;
 pub mod telemetry;
 pub mod tls;
+pub mod ui;
 pub mod wal;

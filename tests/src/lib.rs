@@ -21,6 +21,7 @@ pub mod collector;
 pub mod otlp;
 pub mod python;
 pub mod stream;
+pub mod ui;
 
 use std::time::{Duration, Instant};
 

@@ -16,6 +16,7 @@
 //! jaeger/       Jaeger API: model, convert, params, handlers
 //! logs.rs       GET /api/v1/logs
 //! ops.rs        /metrics, /healthz, /readyz
+//! (the web UI's pages and assets come from `crate::ui::routes`, merged into ops_routes)
 //! ```
 //!
 //! Wiring: `router(state)` is a plain `Router` (no fallback), so the pipeline
@@ -133,12 +134,15 @@ pub fn read_routes() -> Router<ApiState> {
         .route("/api/{*rest}", any(unknown_api_path))
 }
 
-/// `/metrics`, `/healthz`, `/readyz`.
+/// `/metrics`, `/healthz`, `/readyz`, and the web UI's static pages and
+/// assets (no data in them: the UI reads through the read routes, so it
+/// stays open like the probes).
 pub fn ops_routes() -> Router<ApiState> {
     Router::new()
         .route(ops::METRICS, get(ops::metrics))
         .route(ops::HEALTHZ, get(ops::healthz))
         .route(ops::READYZ, get(ops::readyz))
+        .merge(crate::ui::routes())
 }
 
 /// 404 in the shape of the API the path belongs to (`/api/v1/…` native,
