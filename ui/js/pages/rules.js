@@ -29,7 +29,8 @@ export async function render(root) {
     try {
       const r = await api('/api/v1/rules');
       groups = Array.isArray(r) ? r : r.groups || [];
-    } catch (e) { errs.replaceChildren(errorBox(e, 'Loading rules')); groups = []; }
+    } catch (e) { errs.replaceChildren(errorBox(e, 'Loading rules')); groups = []; list.replaceChildren(h('div.empty', 'The rule list could not be loaded (see the error above).')); return; }
+    errs.replaceChildren();
     list.replaceChildren();
     if (!groups.length) { list.append(empty('No rule groups', 'The built-in liveness alerts run without rules. Add rules here, or load YAML files with --rules.')); return; }
     for (const g of groups) {

@@ -18,6 +18,8 @@ export async function render(root) {
   };
   const svcSel = h('select', { 'aria-label': 'Service' }, h('option', { value: '' }, 'All services'));
   const opSel = h('select', { 'aria-label': 'Operation' }, h('option', { value: '' }, 'All operations'));
+  if (f.service) svcSel.append(h('option', { value: f.service, selected: true }, f.service));
+  if (f.operation) opSel.append(h('option', { value: f.operation, selected: true }, f.operation));
   const qIn = h('input', { type: 'text', name: 'q', value: f.q, autocomplete: 'off', spellcheck: false, 'aria-label': 'Query',
     placeholder: native ? 'http.status_code>=500 OR error=true' : 'tags, e.g. http.status_code=500 error=true' });
   const minIn = h('input', { type: 'text', value: f.minDuration, placeholder: 'e.g. 250ms', size: 8, 'aria-label': 'Min duration' });
@@ -34,8 +36,8 @@ export async function render(root) {
     h('label.field', 'Min duration', minIn), h('label.field', 'Max duration', maxIn), h('label.field', 'Limit', limitSel),
     h('button.primary', { type: 'submit' }, 'Search'));
   const status = h('div.muted');
-  const plot = h('div.card.pad');
-  const list = h('div.card.results');
+  const plot = h('div.card.pad', { hidden: true });
+  const list = h('div.card.results', { hidden: true });
   const more = h('div', { style: { textAlign: 'center', padding: '12px' } });
   const cmpBar = h('div.row', { style: { marginLeft: 'auto' } });
   root.append(h('div.search-layout', form, h('div.row', status, cmpBar), plot, list, more));
@@ -52,22 +54,24 @@ export async function render(root) {
 
   // Pickers.
   api('/api/services').then(r => {
-    for (const sv of (r.data || []).sort()) svcSel.append(h('option', { value: sv, selected: sv === f.service }, sv));
+    for (const sv of (r.data || []).sort()) if (sv !== f.service) svcSel.append(h('option', { value: sv, selected: sv === f.service }, sv));
     ac.services = r.data || [];
   }).catch(e => form.after(errorBox(e, 'Loading services')));
   async function loadOps(service) {
     opSel.replaceChildren(h('option', { value: '' }, 'All operations'));
+    if (service && service === f.service && f.operation) opSel.append(h('option', { value: f.operation, selected: true }, f.operation));
     if (!service) return;
     try {
       const r = await api(`/api/services/${encodeURIComponent(service)}/operations`);
-      for (const op of (r.data || []).sort()) opSel.append(h('option', { value: op, selected: op === f.operation }, op));
+      for (const op of (r.data || []).sort()) if (!(service === f.service && op === f.operation)) opSel.append(h('option', { value: op, selected: op === f.operation }, op));
       ac.operations = r.data || [];
     } catch (e) { form.after(errorBox(e, 'Loading operations')); }
   }
   svcSel.addEventListener('change', () => loadOps(svcSel.value));
   loadOps(f.service);
 
-  async function submit() {
+  async function submit(initial) {
+    if (initial) { shown = []; await run({ ...f, startMs: timeRange().startMs, endMs: timeRange().endMs }, false); return; }
     setParams({ q: qIn.value.trim(), service: svcSel.value, operation: opSel.value, min: minIn.value.trim(), max: maxIn.value.trim(), limit: limitSel.value === '20' ? null : limitSel.value });
     Object.assign(f, { q: qIn.value.trim(), service: svcSel.value, operation: opSel.value, minDuration: minIn.value.trim(), maxDuration: maxIn.value.trim(), limit: Number(limitSel.value) });
     shown = []; selected.clear(); updateCompare();
@@ -106,12 +110,13 @@ export async function render(root) {
     qIn.focus(); qIn.setSelectionRange(pos, pos);
   }
 
-  submit();
+  submit(true);
   return () => ctl.abort();
 }
 
 function drawPlot(el, traces) {
   el.replaceChildren();
+  el.hidden = !traces.length;
   if (!traces.length) return;
   const W = Math.max(600, el.clientWidth - 32), H = 180, P = { l: 56, r: 12, t: 10, b: 22 };
   const xs = traces.map(t => t.startUs), ys = traces.map(t => t.durUs);
@@ -138,6 +143,7 @@ function drawPlot(el, traces) {
 
 function drawList(el, traces, selected, onSel, filter) {
   el.replaceChildren();
+  el.hidden = false;
   if (!traces.length) {
     const anyFilter = filter.q || filter.service || filter.operation || filter.minDuration || filter.maxDuration;
     el.append(anyFilter

@@ -67,6 +67,7 @@ export async function render(root, { match }) {
         : empty('No services yet', 'Services appear here when they register (skein-agent or POST /api/v1/registry/heartbeat) or send spans. Point an OpenTelemetry SDK at this collector:', sdkHint()));
       return;
     }
+    if (red.last && !red.available) body.append(h('div.info-box', 'RED numbers come from the span metrics on /metrics (traces_span_metrics_*); this collector exposes none yet, so they show as —.'));
     body.append(h('div', { class: only ? 'stack' : 'svc-grid' }, list.map(card)));
   }
 
@@ -84,7 +85,6 @@ export async function render(root, { match }) {
         h('div', h('b', r && r.rate != null ? `${fmtNum(r.rate, 2)}/s` : '—'), h('span', r && r.rate == null ? 'rate (measuring…)' : 'request rate')),
         h('div', h('b', { style: r && r.errorRatio > 0.01 ? { color: 'var(--err)' } : null }, r ? fmtPct(r.errorRatio) : '—'), h('span', 'errors')),
         h('div', h('b', r && r.p99Ms != null ? `${fmtNum(r.p99Ms, 1)} ms` : '—'), h('span', 'p99 latency'))),
-      !r && red.last && !red.available ? h('div.faint', { style: { fontSize: '11px', marginBottom: '6px' } }, 'No span metrics for this service on /metrics yet.') : null,
       insts ? instTable(insts, sv) : h('div.faint', 'Not registered: seen in span data only.'),
       h('div.row', { style: { marginTop: '8px', fontSize: '12px' } },
         h('a', { href: href('/search', { service: sv.service }) }, 'Traces'), h('a', { href: href('/logs', { service: sv.service }) }, 'Logs'),
