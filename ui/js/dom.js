@@ -131,6 +131,9 @@ export function badge(text, cls) {
 
 export function clear(el) { el.replaceChildren(); return el; }
 
+/** Replace el's children, skipping null/false (like h()). */
+export function put(el, ...children) { el.replaceChildren(); append(el, children); return el; }
+
 export function debounce(fn, ms) {
   let t;
   return (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); };

@@ -35,7 +35,7 @@ export async function render(root) {
   }
 
   function labelsChips(labels) {
-    return Object.entries(labels || {}).filter(([k]) => k !== 'alertname').map(([k, v]) => h('span.chip', h('b', k), '=', v));
+    return Object.entries(labels || {}).filter(([k]) => k !== 'alertname').map(([k, v]) => h('span.chip.lbl', h('b', k), `=${v}`));
   }
 
   function annotations(a) {

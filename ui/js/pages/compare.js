@@ -26,9 +26,9 @@ export async function render(root) {
       const da = d.duration_a_ns ?? d.a?.duration_ns ?? null, db = d.duration_b_ns ?? d.b?.duration_ns ?? null;
       return { path, ca, cb, da: da == null ? null : Number(da), db: db == null ? null : Number(db), delta: d.duration_delta_ns != null ? Number(d.duration_delta_ns) : (da != null && db != null ? Number(db) - Number(da) : null) };
     });
-    const head = t => t ? h('div.card.pad.grow', h('div.faint', 'trace'), h('a.mono', { href: href(`/trace/${t.trace_id}`) }, t.trace_id),
+    const head = (t, label) => t ? h('div.card.pad.grow', h('div.faint', label), h('a.mono', { href: href(`/trace/${t.trace_id}`) }, t.trace_id),
       h('div', `${t.span_count ?? '?'} spans · ${t.duration_ns != null ? fmtDur(Number(t.duration_ns)) : '?'}`)) : null;
-    out.append(h('div.row', { style: { alignItems: 'stretch', marginBottom: '12px' } }, head(r.a), head(r.b)));
+    out.append(h('div.row', { style: { alignItems: 'stretch', margin: '12px 0' } }, head(r.a, 'A (baseline)'), head(r.b, 'B')));
     if (!rows.length) { out.append(h('div.card', empty('Same structure', 'Both traces have the same spans by service and operation.'))); return; }
     out.append(h('div.card', h('table.grid.diff', h('thead', h('tr', h('th', 'Service › operation path'), h('th.num', 'Spans A'), h('th.num', 'Spans B'), h('th.num', 'Duration A'), h('th.num', 'Duration B'), h('th.num', 'Δ'))),
       h('tbody', rows.map(d => h('tr', { class: d.cb === 0 ? 'only-a' : d.ca === 0 ? 'only-b' : null },

@@ -66,7 +66,7 @@ function draw(edges, tr, bad, good) {
   }
   const layers = [];
   for (const n of nodes.values()) (layers[n.layer] ||= []).push(n);
-  const NW = 170, NH = 46, GX = 130, GY = 34;
+  const NW = 170, NH = 46, GX = 200, GY = 40;
   const maxRows = Math.max(...layers.map(l => (l ? l.length : 0)));
   const W = layers.length * (NW + GX) - GX + 80, H = Math.max(200, maxRows * (NH + GY) - GY + 80);
   layers.forEach((l, li) => (l || []).sort((a, b) => a.name.localeCompare(b.name)).forEach((n, i) => {

@@ -2,7 +2,7 @@
 // kept live by the watch API (server-sent events), with per-service RED
 // numbers from span metrics. Expired instances are red with when they died.
 // Also lists services seen only in span data. /services/<name> shows one.
-import { h, fmtAgo, fmtTime, fmtNum, fmtPct, errorBox, empty, sdkHint, badge, svcColor } from '../dom.js';
+import { h, fmtAgo, fmtTime, fmtNum, fmtPct, errorBox, empty, sdkHint, badge, svcColor, put } from '../dom.js';
 import { api, has } from '../api.js';
 import { href } from '../state.js';
 import { RedSampler } from '../red.js';
@@ -14,7 +14,7 @@ export async function render(root, { match }) {
   const only = match[1] ? decodeURIComponent(match[1]) : null;
   const hasRegistry = await has(REG);
   const errs = h('div'), body = h('div'), live = h('span.muted');
-  root.append(h('div.page-head', h('h1', only ? h('span', h('a', { href: href('/services') }, 'Services'), ' / ', only) : 'Services'), h('span.spacer'), live),
+  put(root, h('div.page-head', h('h1', only ? h('span', h('a', { href: href('/services') }, 'Services'), ' / ', only) : 'Services'), h('span.spacer'), live),
     !hasRegistry ? h('div.info-box', 'This collector does not serve the registry API, so only services seen in span data are listed (no instances or liveness).') : null,
     errs, body);
 
@@ -68,7 +68,12 @@ export async function render(root, { match }) {
       return;
     }
     if (red.last && !red.available) body.append(h('div.info-box', 'RED numbers come from the span metrics on /metrics (traces_span_metrics_*); this collector exposes none yet, so they show as —.'));
-    body.append(h('div', { class: only ? 'stack' : 'svc-grid' }, list.map(card)));
+    const registered = list.filter(sv => sv.instances), spansOnly = list.filter(sv => !sv.instances);
+    if (registered.length) body.append(h('div.stack', registered.map(card)));
+    if (spansOnly.length) {
+      if (registered.length) body.append(h('h3', { style: { marginTop: '20px' } }, 'Seen in span data only (not registered)'));
+      body.append(h('div.svc-grid', spansOnly.map(card)));
+    }
   }
 
   function card(sv) {
@@ -81,7 +86,7 @@ export async function render(root, { match }) {
       h('h2', h('i', { style: { width: '10px', height: '10px', borderRadius: '50%', background: svcColor(sv.service), display: 'inline-block' } }),
         h('a', { href: href(`/services/${encodeURIComponent(sv.service)}`) }, sv.service), h('span.grow'),
         health ? badge(health === 'alive' ? `${alive} alive` : health === 'warning' ? `${expired} expired` : 'down', health) : badge('spans only', 'neutral')),
-      h('div.red',
+      h('div.red', { class: insts ? 'wide' : null },
         h('div', h('b', r && r.rate != null ? `${fmtNum(r.rate, 2)}/s` : '—'), h('span', r && r.rate == null ? 'rate (measuring…)' : 'request rate')),
         h('div', h('b', { style: r && r.errorRatio > 0.01 ? { color: 'var(--err)' } : null }, r ? fmtPct(r.errorRatio) : '—'), h('span', 'errors')),
         h('div', h('b', r && r.p99Ms != null ? `${fmtNum(r.p99Ms, 1)} ms` : '—'), h('span', 'p99 latency'))),
@@ -93,7 +98,7 @@ export async function render(root, { match }) {
 
   function instTable(insts, sv) {
     if (!insts.length) return h('div.faint', 'No instances.');
-    const full = !!only;
+    const full = true;
     return h('table.grid', h('thead', h('tr', h('th', 'Instance'), h('th', 'State'), h('th', 'Health'), full ? h('th', 'Address') : null,
       h('th.num', { title: 'heartbeat revision' }, 'HB rev'), full ? h('th.num', 'Rev (create/mod/ver)') : null,
       h('th', 'Last heartbeat'), h('th', 'TTL left'), h('th.num', 'Restarts'))),

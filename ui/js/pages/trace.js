@@ -2,7 +2,7 @@
 // adjustments, orphans), the waterfall (critical path marked) and the span
 // detail panel with attributes, resource, events, links, status and logs of
 // this span and of the whole trace. URL: /trace/<id>?span=<span id>
-import { h, fmtDur, fmtTime, chip, errorBox, kvTable, badge, empty } from '../dom.js';
+import { h, fmtDur, fmtTime, chip, errorBox, kvTable, badge, empty, put } from '../dom.js';
 import { api } from '../api.js';
 import { param, setParams, navigate, href } from '../state.js';
 import { getTrace } from '../traces.js';
@@ -93,7 +93,7 @@ export async function render(root, { match }) {
     if (!s) return;
     const offset = (s.startUs - model.startUs) * 1000;
     const spanLogs = h('div.loglist'), allLogs = h('div.loglist');
-    detail.replaceChildren(
+    put(detail,
       h('button.close', { type: 'button', 'aria-label': 'Close', onclick: () => wf.select(null) }, '✕'),
       h('h2', s.name),
       h('div.sub', s.placeholder ? 'placeholder for a span that never arrived' : `${s.service} · ${s.kind || 'span'} · ${fmtDur(s.durUs * 1000)} · starts at +${fmtDur(offset)}`),
@@ -116,7 +116,7 @@ export async function render(root, { match }) {
       if (logs instanceof Error) { spanLogs.replaceChildren(errorBox(logs, 'Loading logs')); allLogs.replaceChildren(); return; }
       const mine = logs.filter(l => l.span_id === s.id);
       spanLogs.replaceChildren(...(mine.length ? mine.map(logRow) : [h('div.faint', 'no logs recorded in this span')]));
-      allLogs.replaceChildren(...(logs.length ? logs.slice(0, 50).map(logRow) : [h('div.faint', 'no logs for this trace')]),
+      put(allLogs, ...(logs.length ? logs.slice(0, 50).map(logRow) : [h('div.faint', 'no logs for this trace')]),
         logs.length > 50 ? h('a', { href: href('/logs', { trace_id: model.traceId, from: 'now-30d' }) }, `all ${logs.length} logs →`) : null);
     };
     if (traceLogs) fill(traceLogs); else { spanLogs.textContent = 'loading…'; logsPromise.then(fill); }
