@@ -212,3 +212,24 @@ pub fn run_script(env: &[(&str, String)]) -> (bool, String) {
 pub fn screenshot_dir() -> PathBuf {
     crate::target_dirs().0.join("ui-screenshots")
 }
+
+/// Wait (up to 2 min: a 10k-span Jaeger answer is slow on a loaded machine)
+/// until trace `trace_id` returns at least `spans` spans.
+pub fn wait_big_trace(base: &str, trace_id: &str, spans: usize) {
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(90))
+        .build()
+        .expect("http client");
+    let url = format!("{base}/api/traces/{trace_id}");
+    let mut last = String::new();
+    let ok = crate::poll_until(Duration::from_secs(120), || {
+        let Ok(resp) = client.get(&url).send() else {
+            return false;
+        };
+        let body: serde_json::Value = resp.json().unwrap_or_default();
+        let n = body["data"][0]["spans"].as_array().map_or(0, Vec::len);
+        last = format!("{n} spans");
+        n >= spans
+    });
+    assert!(ok, "trace {trace_id} did not reach {spans} spans: last {last}");
+}

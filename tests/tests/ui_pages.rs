@@ -55,7 +55,7 @@ fn ui_pages_in_chromium() {
     let api = collector.api();
     api.wait_trace(&sent.trace_id, 3);
     api.wait_logs(&[("query", marker.as_str())], 2);
-    api.wait_trace(&big, BIG_SPANS);
+    ui::wait_big_trace(&collector.http_base(), &big, BIG_SPANS);
 
     let base = collector.http_base();
     let served: Vec<(&str, bool)> = ENDPOINTS

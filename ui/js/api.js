@@ -56,7 +56,7 @@ export async function api(path, params, opts = {}) {
   try { json = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
   if (!resp.ok) {
     let msg = messageOf(json, text, resp.status);
-    if (resp.status === 401 || resp.status === 403) msg += ' — this collector needs a read token (set it with the key icon in the error).';
+    if (resp.status === 401 || resp.status === 403) msg += ' — this collector needs a read token (enter it below).';
     throw new ApiError(msg, { status: resp.status, url, method, body: json });
   }
   if (json === null && text && !opts.text) throw new ApiError('the answer is not JSON', { status: resp.status, url, method });

@@ -115,7 +115,18 @@ export function errorBox(err, what) {
     h('strong', what ? `${what} failed` : 'Request failed'),
     err && err.status ? h('span.muted', ` — HTTP ${err.status}`) : null,
     h('pre', String(err && err.message || err)),
-    err && err.url ? h('div.faint', { style: { fontSize: '11px', marginTop: '4px' } }, `${err.method || 'GET'} ${err.url}`) : null);
+    err && err.url ? h('div.faint', { style: { fontSize: '11px', marginTop: '4px' } }, `${err.method || 'GET'} ${err.url}`) : null,
+    err && (err.status === 401 || err.status === 403) ? tokenForm() : null);
+}
+
+// The read token for --auth-read collectors, kept in this browser only.
+function tokenForm() {
+  const input = h('input', { type: 'password', placeholder: 'bearer token', 'aria-label': 'Read token', autocomplete: 'off' });
+  return h('form.row', { style: { marginTop: '8px' }, onsubmit: e => {
+    e.preventDefault();
+    if (input.value.trim()) localStorage.setItem('skein.token', input.value.trim()); else localStorage.removeItem('skein.token');
+    location.reload();
+  } }, input, h('button', { type: 'submit' }, 'Use token'));
 }
 
 export function kvTable(obj) {

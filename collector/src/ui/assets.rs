@@ -67,10 +67,11 @@ impl Bundle {
             version_hasher.write(path.as_bytes());
             version_hasher.write(&sha);
             let content_type = content_type(&path);
-            let gzip = compressible(content_type)
-                .then(|| gzip(&file.data))
-                .flatten()
-                .filter(|z| z.len() < file.data.len());
+            let gzip = if compressible(content_type) {
+                gzip(&file.data).filter(|z| z.len() < file.data.len())
+            } else {
+                None
+            };
             let etag = format!("\"{}\"", hex::encode(&sha[..12]));
             files.insert(
                 path,

@@ -81,9 +81,12 @@ export async function render(root, { match }) {
     warnings.length ? h('div.trace-warnings', { role: 'status' }, '⚠ ', warnings.join(' ')) : null,
     h('div.trace-body', wf.el, detail)));
   // Timings for the benchmark: fetch (+ normalise) and build + first paint.
+  const drawn = performance.now();
   requestAnimationFrame(() => requestAnimationFrame(() => {
     root.dataset.fetchMs = String(Math.round(fetched - t0 - model.buildMs));
     root.dataset.renderMs = String(Math.round(performance.now() - fetched + model.buildMs));
+    root.dataset.buildMs = String(Math.round(model.buildMs));
+    root.dataset.drawMs = String(Math.round(drawn - fetched));
   }));
   wf.el.focus({ preventScroll: true });
   if (wf.sel) wf.select(wf.sel);
