@@ -60,7 +60,10 @@ pub fn send_chain_sdk(collector: &Collector, marker: &str) -> SentChain {
         .with_simple_exporter(log_exporter)
         .build();
     let logger = logger_provider.logger("skein-ui-test");
-    let tracers: Vec<_> = providers.iter().map(|p| p.tracer("skein-ui-test")).collect();
+    let tracers: Vec<_> = providers
+        .iter()
+        .map(|p| p.tracer("skein-ui-test"))
+        .collect();
     let bodies = chain::log_bodies(marker);
 
     let root = tracers[0]
@@ -120,7 +123,9 @@ pub fn send_chain_sdk(collector: &Collector, marker: &str) -> SentChain {
         p.shutdown().expect("tracer provider shutdown");
     }
     logger_provider.force_flush().expect("flushing logs");
-    logger_provider.shutdown().expect("logger provider shutdown");
+    logger_provider
+        .shutdown()
+        .expect("logger provider shutdown");
     sent
 }
 
@@ -231,5 +236,8 @@ pub fn wait_big_trace(base: &str, trace_id: &str, spans: usize) {
         last = format!("{n} spans");
         n >= spans
     });
-    assert!(ok, "trace {trace_id} did not reach {spans} spans: last {last}");
+    assert!(
+        ok,
+        "trace {trace_id} did not reach {spans} spans: last {last}"
+    );
 }

@@ -45,7 +45,9 @@ fn ui_pages_in_chromium() {
         "{CHROMIUM} is missing: apt-get install chromium (done by .ci/run)"
     );
     assert!(
-        ui::script_dir().join("node_modules/playwright-core").exists(),
+        ui::script_dir()
+            .join("node_modules/playwright-core")
+            .exists(),
         "tests/ui/node_modules is missing: run `npm ci --prefix tests/ui` (done by .ci/run)"
     );
     let collector = Collector::start_fast(&[]);
@@ -66,9 +68,7 @@ fn ui_pages_in_chromium() {
     // The watch endpoint long-polls, so it is not probed: it comes with the registry.
     let missing: Vec<&str> = served
         .iter()
-        .filter(|(p, s)| {
-            !*s || (p.ends_with("/watch") && !is_served("/api/v1/registry/services"))
-        })
+        .filter(|(p, s)| !*s || (p.ends_with("/watch") && !is_served("/api/v1/registry/services")))
         .map(|(p, _)| *p)
         .collect();
     let groups: Vec<&str> = OPTIONAL

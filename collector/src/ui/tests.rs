@@ -64,9 +64,7 @@ async fn every_page_route_serves_the_app_with_the_version_filled_in() {
             "text/html; charset=utf-8"
         );
         assert_eq!(resp.headers()[header::CACHE_CONTROL], "no-cache");
-        assert!(resp
-            .headers()
-            .contains_key(header::CONTENT_SECURITY_POLICY));
+        assert!(resp.headers().contains_key(header::CONTENT_SECURITY_POLICY));
         let html = String::from_utf8(body(resp).await).expect("utf-8");
         assert!(!html.contains("{{VERSION}}"), "{uri}: version not filled");
         assert!(
@@ -79,12 +77,19 @@ async fn every_page_route_serves_the_app_with_the_version_filled_in() {
 #[tokio::test]
 async fn assets_have_types_immutable_caching_and_gzip() {
     let v = bundle().version.clone();
-    let resp = get(&format!("/ui/{v}/js/app.js"), &[("accept-encoding", "gzip, br")]).await;
+    let resp = get(
+        &format!("/ui/{v}/js/app.js"),
+        &[("accept-encoding", "gzip, br")],
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::OK);
     let h = resp.headers().clone();
     assert_eq!(h[header::CONTENT_TYPE], "text/javascript; charset=utf-8");
     assert_eq!(h[header::CONTENT_ENCODING], "gzip");
-    assert_eq!(h[header::CACHE_CONTROL], "public, max-age=31536000, immutable");
+    assert_eq!(
+        h[header::CACHE_CONTROL],
+        "public, max-age=31536000, immutable"
+    );
     assert_eq!(h[header::VARY], "Accept-Encoding");
     let plain = gunzip(&body(resp).await);
     let js = bundle().get("js/app.js").expect("app.js embedded");
@@ -95,7 +100,10 @@ async fn assets_have_types_immutable_caching_and_gzip() {
         let hdrs: Vec<(&str, &str)> = ae.map(|a| ("accept-encoding", a)).into_iter().collect();
         let resp = get(&format!("/ui/{v}/app.css"), &hdrs).await;
         assert_eq!(resp.status(), StatusCode::OK);
-        assert!(!resp.headers().contains_key(header::CONTENT_ENCODING), "{ae:?}");
+        assert!(
+            !resp.headers().contains_key(header::CONTENT_ENCODING),
+            "{ae:?}"
+        );
         assert_eq!(
             resp.headers()[header::CONTENT_TYPE],
             "text/css; charset=utf-8"
@@ -122,7 +130,13 @@ async fn matching_etag_gives_304_and_old_versions_are_not_cached() {
 #[tokio::test]
 async fn unknown_assets_and_tooling_files_are_404() {
     let v = bundle().version.clone();
-    for path in ["nope.js", "package.json", "vendor.sh", "index.html", "API_ASSUMPTIONS.md"] {
+    for path in [
+        "nope.js",
+        "package.json",
+        "vendor.sh",
+        "index.html",
+        "API_ASSUMPTIONS.md",
+    ] {
         let resp = get(&format!("/ui/{v}/{path}"), &[]).await;
         assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
     }
