@@ -12,6 +12,7 @@
 //! api/     HTTP: Jaeger query API, native `/api/v1` API, `/metrics`
 //! registry/ service registry: leases, revisions, watch, expiry, etcd source
 //! alerts/  rules, evaluation, silences, notifications (webhook v4, Alertmanager)
+//! ui/      the embedded web UI (static single-page app served at `/`)
 //! ```
 //!
 //! `config` turns flags/env/TOML into a validated [`config::Config`]; `pipeline`
@@ -31,4 +32,5 @@ pub mod registry;
 pub mod telemetry;
 pub mod tls;
 pub mod traces;
+pub mod ui;
 pub mod wal;

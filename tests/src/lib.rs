@@ -28,6 +28,7 @@ pub mod prometheus;
 pub mod python;
 pub mod registry;
 pub mod stream;
+pub mod ui;
 
 use std::time::{Duration, Instant};
 

@@ -22,6 +22,7 @@
 //! loki/         Loki API subset under /loki/api/v1/ (LogQL in query::logql)
 //! ops.rs        /metrics, /healthz, /readyz
 //! registry/     /api/v1/registry: heartbeat, instances, services, watch (own state)
+//! (the web UI's pages and assets come from `crate::ui::routes`, merged into ops_routes)
 //! ```
 //!
 //! Wiring: `router(state)` is a plain `Router` (no fallback), so the pipeline
@@ -160,12 +161,15 @@ pub fn read_routes() -> Router<ApiState> {
         .merge(loki::routes())
 }
 
-/// `/metrics`, `/healthz`, `/readyz`.
+/// `/metrics`, `/healthz`, `/readyz`, and the web UI's static pages and
+/// assets (no data in them: the UI reads through the read routes, so it
+/// stays open like the probes).
 pub fn ops_routes() -> Router<ApiState> {
     Router::new()
         .route(ops::METRICS, get(ops::metrics))
         .route(ops::HEALTHZ, get(ops::healthz))
         .route(ops::READYZ, get(ops::readyz))
+        .merge(crate::ui::routes())
 }
 
 /// 404 in the shape of the API the path belongs to (`/api/v1/…` native,
