@@ -338,7 +338,7 @@ pub async fn forward(args: ForwardArgs) -> Result<ForwardReport> {
                 let mut chunk = String::with_capacity(per_tick * 120);
                 for _ in 0..per_tick {
                     n += 1;
-                    if n % 2 == 0 {
+                    if n.is_multiple_of(2) {
                         chunk.push_str(&format!("2024-05-01T12:00:00Z INFO request {n} served in 12ms path=/api/orders status=200\n"));
                     } else {
                         chunk.push_str(&format!("{{\"level\":\"info\",\"msg\":\"request {n}\",\"path\":\"/api/orders\",\"ms\":12}}\n"));

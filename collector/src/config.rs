@@ -592,9 +592,12 @@ struct AlertingSources {
     external_url: Option<String>,
 }
 
+/// Parses one duration setting: (key, value, default).
+type DurationParser<'a> = &'a dyn Fn(&str, Option<String>, &str) -> Result<Duration, ConfigError>;
+
 fn alerting_config(
     err: &dyn Fn(&str, String) -> ConfigError,
-    duration: &dyn Fn(&str, Option<String>, &str) -> Result<Duration, ConfigError>,
+    duration: DurationParser<'_>,
     s: AlertingSources,
 ) -> Result<AlertingConfig, ConfigError> {
     let url = |key: &str, u: &str| -> Result<(), ConfigError> {

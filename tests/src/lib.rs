@@ -15,8 +15,8 @@
 //! every collector gets its own temporary data dir and ephemeral ports, and
 //! every wait is a poll with a deadline ([`wait_until`], [`wait_for`]).
 
-pub mod alerts;
 pub mod agent;
+pub mod alerts;
 pub mod api;
 pub mod calls;
 pub mod chain;

@@ -153,9 +153,9 @@ fn grafana_loki_datasource_requests() {
         ]
     };
     let pairs = |v: &Vec<(&'static str, String)>| -> Vec<(&'static str, String)> { v.clone() };
-    let q = |v: &Vec<(&'static str, String)>| -> Vec<(&str, &str)> {
+    fn q<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
         v.iter().map(|(k, s)| (*k, s.as_str())).collect()
-    };
+    }
 
     // Explore's log query: backward, limit, ns times
     let all = window(r#"{service_name=~"checkout|billing"}"#);

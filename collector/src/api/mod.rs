@@ -41,8 +41,8 @@ pub mod loki;
 pub mod metrics;
 pub mod ops;
 pub mod params;
-pub mod search;
 pub mod registry;
+pub mod search;
 pub mod timestamp;
 pub mod traces;
 

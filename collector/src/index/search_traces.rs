@@ -335,13 +335,16 @@ fn u64_between(field: tantivy::schema::Field, lo: Option<u64>, hi: Option<u64>) 
     Box::new(RangeQuery::new(bound(lo), bound(hi)))
 }
 
-/// The newest `cap` matching spans over all searchers: (start, searcher, address),
-/// newest first; and whether any searcher had more.
+/// One matching span: (start, searcher index, address).
+type SpanHit = (u64, usize, DocAddress);
+
+/// The newest `cap` matching spans over all searchers, newest first; and
+/// whether any searcher had more.
 fn top_spans(
     searchers: &[Searcher],
     query: &dyn Query,
     cap: usize,
-) -> Result<(Vec<(u64, usize, DocAddress)>, bool), QueryError> {
+) -> Result<(Vec<SpanHit>, bool), QueryError> {
     let mut hits = Vec::new();
     let mut truncated = false;
     for (i, searcher) in searchers.iter().enumerate() {

@@ -202,8 +202,8 @@ pub trait LogStore: Send + Sync + 'static {
             .map(|(row, _)| (super::logql::labels::row_time(&row), row))
             .collect();
         match direction {
-            super::Direction::Backward => rows.sort_by(|a, b| b.0.cmp(&a.0)),
-            super::Direction::Forward => rows.sort_by(|a, b| a.0.cmp(&b.0)),
+            super::Direction::Backward => rows.sort_by_key(|r| std::cmp::Reverse(r.0)),
+            super::Direction::Forward => rows.sort_by_key(|r| r.0),
         }
         rows.truncate(limit);
         Ok(rows.into_iter().map(|(_, r)| r).collect())

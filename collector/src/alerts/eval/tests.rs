@@ -56,6 +56,14 @@ impl TraceStore for MemTraces {
         ids.truncate(q.limit);
         Ok(ids)
     }
+    fn search_traces(
+        &self,
+        _: &crate::query::TraceSearch,
+    ) -> Result<crate::query::TracePage, QueryError> {
+        Err(QueryError::Invalid(
+            "the alert engine never searches traces".into(),
+        ))
+    }
 }
 
 #[derive(Default)]

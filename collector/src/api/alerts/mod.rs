@@ -6,12 +6,12 @@
 //! ```text
 //! mod.rs       routes, split into read and write routers (auth is applied by the pipeline)
 //! error.rs     AlertsApiError → status (400, 404, 409, 500)
-//! alerts.rs    GET /api/v1/alerts, GET /api/v1/alerts/history
+//! active.rs    GET /api/v1/alerts, GET /api/v1/alerts/history
 //! rules.rs     GET/PUT/DELETE /api/v1/rules[/{group}/{alert}], POST /api/v1/rules/reload
 //! silences.rs  GET/POST /api/v1/silences, GET/DELETE /api/v1/silences/{id}
 //! ```
 
-mod alerts;
+mod active;
 mod error;
 mod rules;
 mod silences;
@@ -39,8 +39,8 @@ pub const MAX_BODY: usize = 1 << 20;
 /// Routes that only read (GET).
 pub fn read_routes(alerts: Alerts) -> Router {
     Router::new()
-        .route(ALERTS, get(alerts::list))
-        .route(HISTORY, get(alerts::history))
+        .route(ALERTS, get(active::list))
+        .route(HISTORY, get(active::history))
         .route(RULES, get(rules::list))
         .route(RULE, get(rules::get_one))
         .route(SILENCES, get(silences::list))

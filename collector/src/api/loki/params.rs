@@ -21,7 +21,7 @@ pub fn parse_time(raw: &str) -> Result<u64, String> {
     let raw = raw.trim();
     if raw.contains('.') {
         if let Ok(secs) = raw.parse::<f64>() {
-            if secs.is_finite() && secs >= 0.0 && secs < 1e13 {
+            if secs.is_finite() && (0.0..1e13).contains(&secs) {
                 return Ok((secs * 1e9).round() as u64);
             }
             return Err(format!("{raw} is out of range"));

@@ -4,8 +4,8 @@
 mod bench;
 mod indexer;
 mod logs;
-mod search;
 mod loki;
+mod search;
 mod spans;
 
 use std::collections::VecDeque;

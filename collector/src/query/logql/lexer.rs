@@ -158,12 +158,14 @@ fn quoted(input: &str, at: usize) -> Result<(String, usize), LogqlError> {
                             .ok_or_else(|| LogqlError::parse(at + off, "bad \\u escape"))?;
                         out.push(ch);
                     }
-                    other => return Err(LogqlError::parse(
-                        at + off,
-                        format!(
+                    other => {
+                        return Err(LogqlError::parse(
+                            at + off,
+                            format!(
                             "unknown escape sequence \\{other} (use a raw `string` for regexes)"
                         ),
-                    )),
+                        ))
+                    }
                 }
             }
             c => out.push(c),
