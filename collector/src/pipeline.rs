@@ -33,6 +33,7 @@ use crate::telemetry::Registry;
 use crate::wal::{Wal, WalConfig, WalMetrics};
 use crate::{api, auth, tls};
 
+mod alert_sources;
 mod derive_tap;
 mod wal_source;
 
@@ -244,9 +245,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         traces: crate::traces::TraceSettings {
             clock_skew_adjust: config.clock_skew_adjust,
         },
-        derived,
+        derived: derived.clone(),
         ..Default::default()
     });
+    let derived_for_alerts = derived;
     let read_tokens = match &config.auth {
         Some(a) if a.read => tokens.clone(),
         _ => None,
@@ -262,13 +264,20 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     // registry (liveness) and the dependency graph (callers) plug in through
     // `alerts::source`.
     let alerting = alerts_config(&config, http_addr);
+    let (liveness, liveness_task) =
+        alert_sources::RegistryLiveness::start(svc_registry.clone(), registry_cancel.clone());
+    registry_tasks.push(liveness_task);
+    let callers: Arc<dyn crate::alerts::source::CallersSource> = match &derived_for_alerts {
+        Some(d) => Arc::new(alert_sources::GraphCallers(d.clone())),
+        None => Arc::new(crate::alerts::NoCallers),
+    };
     let alerting = crate::alerts::start(
         alerting,
         crate::alerts::eval::EngineDeps {
             traces: storage.spans.clone(),
             logs: storage.logs.clone(),
-            liveness: Arc::new(crate::alerts::NoLiveness),
-            callers: Arc::new(crate::alerts::NoCallers),
+            liveness: Arc::new(liveness),
+            callers,
         },
         &registry,
         cancel.child_token(),

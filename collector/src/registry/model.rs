@@ -55,6 +55,14 @@ impl Health {
             _ => None,
         }
     }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Passing => "passing",
+            Health::Warning => "warning",
+            Health::Critical => "critical",
+        }
+    }
 }
 
 /// Where an instance's liveness comes from.
