@@ -25,3 +25,4 @@ pub mod pipeline;
 pub mod receive;
 pub mod tail;
 pub mod telemetry;
+pub mod tls;

@@ -11,7 +11,7 @@ fn main() -> anyhow::Result<()> {
     let config = Config::load(args)?;
     telemetry::init_tracing(config.log_format, &config.log_level);
     // One TLS crypto provider for every client (gRPC, registry, health URL).
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    skein_agent::tls::install_crypto_provider();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -265,7 +265,7 @@ async fn serve_grpc(listener: TcpListener, sink: AgentSink, max: usize, stop: Ca
 
 /// The reqwest client for heartbeats and `--health-url`.
 fn http_client(ca: Option<&Path>) -> Result<reqwest::Client, PipelineError> {
-    let mut builder = reqwest::Client::builder()
+    let mut builder = crate::tls::http_client_builder()
         .user_agent(concat!("skein-agent/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(3));
     let provider = Arc::new(rustls::crypto::ring::default_provider());

@@ -80,6 +80,7 @@ fn runtime(threads: usize) -> Result<tokio::runtime::Runtime> {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     let json = cli.json;
+    let _ = rustls::crypto::ring::default_provider().install_default();
     match cli.cmd {
         Cmd::Ingest(args) => {
             report::emit(&runtime(cli.threads)?.block_on(ingest::run(args))?, json)

@@ -15,6 +15,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     telemetry::init_tracing(config.log_format, &config.log_level);
+    skein_collector::tls::install_crypto_provider();
     match run(config) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

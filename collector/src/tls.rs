@@ -135,3 +135,10 @@ pub async fn serve_http(
         }
     }
 }
+
+/// Make ring the process's rustls crypto provider (idempotent). Needed before
+/// any reqwest client is built: with the workspace's `rustls-no-provider`
+/// reqwest feature, building a client without a provider panics.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

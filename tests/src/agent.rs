@@ -79,7 +79,7 @@ impl AgentBuilder {
             child: None,
             addrs: Addrs::default(),
             log: Arc::new(Mutex::new(Vec::new())),
-            http: reqwest::blocking::Client::builder()
+            http: crate::http_client()
                 .timeout(Duration::from_secs(10))
                 .build()
                 .expect("HTTP client"),

@@ -23,7 +23,7 @@ fn free_port() -> u16 {
 }
 
 fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
+    crate::http_client()
         .timeout(Duration::from_secs(10))
         .build()
         .expect("HTTP client")

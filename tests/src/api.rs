@@ -18,7 +18,7 @@ pub struct Api {
 
 impl Api {
     pub fn new(base: String) -> Api {
-        let client = reqwest::blocking::Client::builder()
+        let client = crate::http_client()
             .timeout(Duration::from_secs(10))
             .build()
             .expect("building the HTTP client");

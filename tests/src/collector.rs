@@ -41,6 +41,7 @@ impl Collector {
     /// Start a collector on a fresh temporary data dir and ephemeral ports.
     /// `args` are extra flags, e.g. `["--commit-interval", "200ms"]`.
     pub fn start(args: &[&str]) -> Collector {
+        crate::install_crypto_provider();
         let tmp = tempfile::Builder::new()
             .prefix("skein-e2e-")
             .tempdir()

@@ -35,6 +35,20 @@ use std::time::{Duration, Instant};
 pub use api::{Api, JaegerSpan, JaegerTrace};
 pub use collector::Collector;
 
+/// An HTTP client builder with ring installed as the rustls crypto provider:
+/// in a workspace build reqwest has `rustls-no-provider` (from skein-agent),
+/// and building any client (ours or the OTel exporter's) without a provider
+/// panics.
+pub fn http_client() -> reqwest::blocking::ClientBuilder {
+    install_crypto_provider();
+    reqwest::blocking::Client::builder()
+}
+
+/// Make ring the process's rustls crypto provider (idempotent).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// How long data may take from an acknowledgement to being queryable in the
 /// tests (the contract says ~2 s; generous for a loaded 2-core machine).
 pub const QUERYABLE_WITHIN: Duration = Duration::from_secs(20);

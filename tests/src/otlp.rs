@@ -186,7 +186,7 @@ impl HttpReply {
 fn http_client() -> &'static reqwest::blocking::Client {
     static CLIENT: OnceLock<reqwest::blocking::Client> = OnceLock::new();
     CLIENT.get_or_init(|| {
-        reqwest::blocking::Client::builder()
+        crate::http_client()
             .timeout(Duration::from_secs(30))
             .build()
             .expect("building the HTTP client")

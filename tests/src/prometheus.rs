@@ -50,7 +50,7 @@ impl Prometheus {
         .join("\n");
         let config_path = dir.path().join("prometheus.yml");
         std::fs::write(&config_path, config).expect("writing prometheus.yml");
-        let client = reqwest::blocking::Client::builder()
+        let client = crate::http_client()
             .timeout(Duration::from_secs(5))
             .build()
             .expect("HTTP client");

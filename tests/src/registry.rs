@@ -15,7 +15,7 @@ pub struct RegistryClient {
 
 impl RegistryClient {
     pub fn new(http_base: String) -> Self {
-        let client = reqwest::blocking::Client::builder()
+        let client = crate::http_client()
             .timeout(Duration::from_secs(20))
             .build()
             .expect("building the HTTP client");

@@ -175,7 +175,7 @@ pub fn send_big_trace(collector: &Collector, n: usize) -> String {
 /// "no such endpoint"; a served one anything else, e.g. 400 for missing
 /// parameters).
 pub fn serves(base: &str, path: &str) -> bool {
-    let client = reqwest::blocking::Client::builder()
+    let client = crate::http_client()
         .timeout(Duration::from_secs(10))
         .build()
         .expect("http client");
@@ -221,7 +221,7 @@ pub fn screenshot_dir() -> PathBuf {
 /// Wait (up to 2 min: a 10k-span Jaeger answer is slow on a loaded machine)
 /// until trace `trace_id` returns at least `spans` spans.
 pub fn wait_big_trace(base: &str, trace_id: &str, spans: usize) {
-    let client = reqwest::blocking::Client::builder()
+    let client = crate::http_client()
         .timeout(Duration::from_secs(90))
         .build()
         .expect("http client");

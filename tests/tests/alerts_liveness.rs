@@ -34,7 +34,9 @@ fn heartbeat(
         "metadata": metadata,
         "health": "passing",
     });
-    let r = reqwest::blocking::Client::new()
+    let r = skein_e2e::http_client()
+        .build()
+        .expect("http client")
         .post(format!("{}/api/v1/registry/heartbeat", c.http_base()))
         .json(&body)
         .send()
@@ -149,7 +151,7 @@ fn mass_expiry_gives_one_alert_not_twenty() {
     let renewer = {
         let (stop, base) = (stop.clone(), c.http_base());
         std::thread::spawn(move || {
-            let client = reqwest::blocking::Client::new();
+            let client = skein_e2e::http_client().build().expect("http client");
             let mut revision = 2;
             while !stop.load(Ordering::Relaxed) {
                 for n in 20..30 {

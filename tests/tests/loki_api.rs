@@ -141,7 +141,7 @@ fn grafana_loki_datasource_requests() {
     send_logs(&collector);
     let loki = Loki {
         base: collector.http_base(),
-        client: reqwest::blocking::Client::new(),
+        client: skein_e2e::http_client().build().expect("http client"),
     };
     let start = t0.to_string();
     let end = (now_ns() + 60_000_000_000).to_string();

@@ -105,7 +105,9 @@ fn bad_heartbeats_get_400_naming_the_field() {
         assert!(msg.contains(&format!("'{field}'")), "{body}: {msg}");
     }
     // Not JSON at all.
-    let resp = reqwest::blocking::Client::new()
+    let resp = skein_e2e::http_client()
+        .build()
+        .expect("http client")
         .post(format!("{}/api/v1/registry/heartbeat", c.http_base()))
         .body("{not json")
         .send()

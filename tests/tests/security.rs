@@ -28,7 +28,7 @@ fn one_span(service: &str) -> (String, ExportTraceServiceRequest) {
 }
 
 fn http() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
+    skein_e2e::http_client()
         .timeout(Duration::from_secs(10))
         .build()
         .expect("HTTP client")
@@ -274,7 +274,7 @@ fn tls_on_every_listener() {
     }
 
     // Plain HTTP to a TLS listener gets no HTTP answer.
-    let plain = reqwest::blocking::Client::builder()
+    let plain = skein_e2e::http_client()
         .timeout(Duration::from_secs(5))
         .build()
         .expect("client")

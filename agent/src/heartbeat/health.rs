@@ -77,7 +77,7 @@ mod tests {
     async fn tcp_and_cmd_probes() {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap().to_string();
-        let http = reqwest::Client::new();
+        let http = crate::tls::http_client_builder().build().unwrap();
         let t = Duration::from_secs(2);
         assert!(Prober::new(HealthCheck::Tcp(addr.clone()), t, http.clone())
             .probe()

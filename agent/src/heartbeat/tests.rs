@@ -83,7 +83,7 @@ fn heartbeater(
     dir: &std::path::Path,
     check: HealthCheck,
 ) -> (Heartbeater, Arc<AgentStatus>) {
-    let http = reqwest::Client::new();
+    let http = crate::tls::http_client_builder().build().unwrap();
     let cfg = HeartbeatConfig {
         service: "shop".into(),
         instance: None,

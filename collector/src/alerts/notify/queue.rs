@@ -54,6 +54,7 @@ impl Outbox {
         metrics: AlertMetrics,
         cancel: CancellationToken,
     ) -> Result<(Outbox, Vec<JoinHandle<()>>), reqwest::Error> {
+        crate::tls::install_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             .build()?;
