@@ -299,9 +299,16 @@ fn grafana_loki_datasource_requests() {
             ("match[]", r#"{service_name="billing"}"#),
         ],
     );
+    // One stream: service_name, level and every scalar resource attribute
+    // (the Rust SDK adds telemetry.sdk.*; the version is left unchecked).
+    let series = v["data"].as_array().expect("series is an array");
+    assert_eq!(series.len(), 1, "{series:?}");
+    let mut labels = series[0].as_object().expect("a label map").clone();
+    assert!(labels.remove("telemetry_sdk_version").is_some(), "{labels:?}");
     assert_eq!(
-        v["data"],
-        serde_json::json!([{"deployment_environment":"e2e","level":"info","service_name":"billing"}])
+        serde_json::Value::Object(labels),
+        serde_json::json!({"deployment_environment":"e2e","level":"info","service_name":"billing",
+            "telemetry_sdk_language":"rust","telemetry_sdk_name":"opentelemetry"})
     );
     let v = loki.ok(
         "index/stats",
