@@ -22,7 +22,7 @@ export async function render(root) {
     edges = (r.edges || r.dependencies || r.data || []).map(e => ({
       from: e.parent ?? e.caller ?? e.client, to: e.child ?? e.callee ?? e.server,
       calls: Number(e.call_count ?? e.callCount ?? 0), errors: Number(e.error_count ?? e.errorCount ?? 0),
-      p50: e.p50_ns != null ? Number(e.p50_ns) : null, p99: e.p99_ns != null ? Number(e.p99_ns) : null,
+      p50: nsOf(e.p50_ns, e.latency_p50_ms), p99: nsOf(e.p99_ns, e.latency_p99_ms),
     })).filter(e => e.from && e.to);
   } catch (e) {
     errs.append(errorBox(e, 'Loading the dependency graph'));
@@ -49,6 +49,12 @@ export async function render(root) {
   body.append(draw(edges, tr, bad, good));
 }
 
+// A latency in ns from either the ns field or the API's millisecond field.
+function nsOf(ns, ms) {
+  if (ns != null) return Number(ns);
+  return ms != null ? Number(ms) * 1e6 : null;
+}
+
 function draw(edges, tr, bad, good) {
   const nodes = new Map();
   for (const e of edges) for (const n of [e.from, e.to]) if (!nodes.has(n)) nodes.set(n, { name: n, layer: 0, out: [], inCalls: 0 });
@@ -64,8 +70,10 @@ function draw(edges, tr, bad, good) {
     }
     if (!changed) break;
   }
-  const layers = [];
-  for (const n of nodes.values()) (layers[n.layer] ||= []).push(n);
+  // Cycles can leave layer numbers unused: drop the empty layers.
+  const sparse = [];
+  for (const n of nodes.values()) (sparse[n.layer] ||= []).push(n);
+  const layers = sparse.filter(Boolean);
   const NW = 170, NH = 46, GX = 200, GY = 40;
   const maxRows = Math.max(...layers.map(l => (l ? l.length : 0)));
   const W = layers.length * (NW + GX) - GX + 80, H = Math.max(200, maxRows * (NH + GY) - GY + 80);
