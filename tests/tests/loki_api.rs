@@ -304,7 +304,10 @@ fn grafana_loki_datasource_requests() {
     let series = v["data"].as_array().expect("series is an array");
     assert_eq!(series.len(), 1, "{series:?}");
     let mut labels = series[0].as_object().expect("a label map").clone();
-    assert!(labels.remove("telemetry_sdk_version").is_some(), "{labels:?}");
+    assert!(
+        labels.remove("telemetry_sdk_version").is_some(),
+        "{labels:?}"
+    );
     assert_eq!(
         serde_json::Value::Object(labels),
         serde_json::json!({"deployment_environment":"e2e","level":"info","service_name":"billing",

@@ -134,24 +134,36 @@ fn hex_id(v: &serde_json::Value, len: usize) -> Option<Vec<u8>> {
     (bytes.len() == len && bytes.iter().any(|&b| b != 0)).then_some(bytes)
 }
 
+/// Nanoseconds per unit of an epoch number, by magnitude: seconds, ms, µs or ns.
+fn epoch_scale(v: f64) -> u64 {
+    if v < 1e11 {
+        1_000_000_000
+    } else if v < 1e14 {
+        1_000_000
+    } else if v < 1e17 {
+        1_000
+    } else {
+        1
+    }
+}
+
 /// Epoch numbers (seconds, ms, µs or ns by magnitude) or RFC 3339 text.
 fn parse_time(v: &serde_json::Value) -> Option<u64> {
     match v {
         serde_json::Value::Number(n) => {
+            // Integers stay exact (an f64 cannot hold every ns timestamp).
+            if let Some(i) = n.as_u64() {
+                return (i > 0).then(|| i.saturating_mul(epoch_scale(i as f64)));
+            }
             let f = n.as_f64()?;
             if !(f.is_finite() && f > 0.0) {
                 return None;
             }
-            let ns = if f < 1e11 {
-                f * 1e9
-            } else if f < 1e14 {
-                f * 1e6
-            } else if f < 1e17 {
-                f * 1e3
-            } else {
-                f
-            };
-            Some(ns as u64)
+            // Fractional: whole units exactly, the fraction rounded to the ns.
+            let scale = epoch_scale(f);
+            let whole = f.trunc();
+            let frac = ((f - whole) * scale as f64).round() as u64;
+            Some((whole as u64).saturating_mul(scale).saturating_add(frac))
         }
         serde_json::Value::String(s) => {
             let t = humantime::parse_rfc3339_weak(s.trim()).ok()?;
