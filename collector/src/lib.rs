@@ -13,6 +13,7 @@
 //! registry/ service registry: leases, revisions, watch, expiry, etcd source
 //! alerts/  rules, evaluation, silences, notifications (webhook v4, Alertmanager)
 //! ui/      the embedded web UI (static single-page app served at `/`)
+//! wire.rs  borrowing protobuf field walker for reading WAL payloads undecoded (index, derive)
 //! ```
 //!
 //! `config` turns flags/env/TOML into a validated [`config::Config`]; `pipeline`
@@ -34,3 +35,4 @@ pub mod tls;
 pub mod traces;
 pub mod ui;
 pub mod wal;
+pub mod wire;

@@ -7,6 +7,8 @@
 //! malformed payload is not expected; if one shows up the scan stops and
 //! reports it (`None`), and the caller counts it.
 
+use crate::wire::{fields, Value};
+
 /// OTLP `Span.SpanKind` values.
 pub mod kind {
     pub const UNSPECIFIED: i32 = 0;
@@ -164,58 +166,6 @@ fn key_value(kv: &[u8]) -> Option<(&[u8], Option<&str>)> {
         Some(())
     })?;
     Some((key, text))
-}
-
-/// One field's value on the wire.
-#[derive(Clone, Copy)]
-enum Value<'a> {
-    Varint(u64),
-    Fixed64(u64),
-    Fixed32,
-    Bytes(&'a [u8]),
-}
-
-/// Call `f(field_number, value)` for every field of `msg`.
-fn fields<'a>(msg: &'a [u8], mut f: impl FnMut(u64, Value<'a>) -> Option<()>) -> Option<()> {
-    let mut rest = msg;
-    while !rest.is_empty() {
-        let key = varint(&mut rest)?;
-        let field = key >> 3;
-        let value = match key & 7 {
-            0 => Value::Varint(varint(&mut rest)?),
-            1 => {
-                let (b, r) = rest.split_first_chunk::<8>()?;
-                rest = r;
-                Value::Fixed64(u64::from_le_bytes(*b))
-            }
-            2 => {
-                let len = usize::try_from(varint(&mut rest)?).ok()?;
-                let content = rest.get(..len)?;
-                rest = rest.get(len..)?;
-                Value::Bytes(content)
-            }
-            5 => {
-                rest = rest.get(4..)?;
-                Value::Fixed32
-            }
-            _ => return None,
-        };
-        f(field, value)?;
-    }
-    Some(())
-}
-
-fn varint(buf: &mut &[u8]) -> Option<u64> {
-    let mut value = 0u64;
-    for i in 0..10 {
-        let (&b, rest) = buf.split_first()?;
-        *buf = rest;
-        value |= u64::from(b & 0x7f) << (7 * i);
-        if b < 0x80 {
-            return Some(value);
-        }
-    }
-    None
 }
 
 #[cfg(test)]

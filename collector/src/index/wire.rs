@@ -7,6 +7,8 @@
 //! field 2 (spans/log records). Repeated fields decode in wire order, so the
 //! n-th slice found here is the n-th item prost decoded.
 
+use crate::wire::{fields, Value};
+
 /// Append the bytes of every leaf item (span or log record) of `payload`,
 /// in order. `None` when the payload is not well-formed (callers then fall
 /// back to re-encoding the decoded item).
@@ -27,41 +29,10 @@ fn for_each_field<'a>(
     tag: u64,
     mut f: impl FnMut(&'a [u8]) -> Option<()>,
 ) -> Option<()> {
-    let mut rest = msg;
-    while !rest.is_empty() {
-        let key = varint(&mut rest)?;
-        let (field, wire) = (key >> 3, key & 7);
-        match wire {
-            0 => {
-                varint(&mut rest)?;
-            }
-            1 => rest = rest.get(8..)?,
-            2 => {
-                let len = usize::try_from(varint(&mut rest)?).ok()?;
-                let content = rest.get(..len)?;
-                rest = rest.get(len..)?;
-                if field == tag {
-                    f(content)?;
-                }
-            }
-            5 => rest = rest.get(4..)?,
-            _ => return None,
-        }
-    }
-    Some(())
-}
-
-fn varint(buf: &mut &[u8]) -> Option<u64> {
-    let mut value = 0u64;
-    for i in 0..10 {
-        let (&b, rest) = buf.split_first()?;
-        *buf = rest;
-        value |= u64::from(b & 0x7f) << (7 * i);
-        if b < 0x80 {
-            return Some(value);
-        }
-    }
-    None
+    fields(msg, |field, value| match value {
+        Value::Bytes(content) if field == tag => f(content),
+        _ => Some(()),
+    })
 }
 
 #[cfg(test)]
