@@ -28,7 +28,7 @@ pub struct Args {
     /// Optional TOML file with the same keys as the flags (snake_case).
     #[arg(long, env = "SKEIN_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Directory for the write-ahead log and the indexes [default: ./skein-data]
+    /// Directory for the write-ahead log and the indexes [default: ./skein-data; with --demo: ./skein-demo-data]
     #[arg(long, env = "SKEIN_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
     /// OTLP/gRPC listen address [default: 0.0.0.0:4317]
@@ -144,6 +144,10 @@ pub struct Args {
     /// This collector's public base URL, for links in alerts [default: http://<http-addr>]
     #[arg(long, env = "SKEIN_EXTERNAL_URL")]
     pub external_url: Option<String>,
+    /// Also run a small instrumented demo system (4 services, in-process agents, a failure
+    /// every 3 minutes) and print the UI URL. Without --data-dir its data goes to ./skein-demo-data
+    #[arg(long, env = "SKEIN_DEMO", num_args = 0..=1, default_missing_value = "true")]
+    pub demo: Option<bool>,
 }
 
 /// The optional TOML file: the same keys as the flags, unknown keys rejected.
@@ -186,6 +190,7 @@ struct FileConfig {
     mass_expiry_window: Option<String>,
     mass_expiry_hold: Option<String>,
     external_url: Option<String>,
+    demo: Option<bool>,
 }
 
 /// A size in a TOML file: a number of bytes or a string like `"16MiB"`.
@@ -258,6 +263,8 @@ pub struct Config {
     pub max_series: usize,
     pub registry: RegistrySettings,
     pub alerting: AlertingConfig,
+    /// Run the demo system (`--demo`).
+    pub demo: bool,
 }
 
 /// Alerting settings (`--rules`, `--webhook`, `--alertmanager`, …).
@@ -463,13 +470,25 @@ impl Config {
             },
         )?;
 
+        let demo = a.demo.or(f.demo).unwrap_or(false);
+        if demo && tls.is_some() {
+            return Err(err(
+                "demo",
+                "--demo runs its agents over plain HTTP to this collector; run the demo without --tls-cert/--tls-key".into(),
+            ));
+        }
         Ok(Config {
             alerting,
             registry,
-            data_dir: a
-                .data_dir
-                .or(f.data_dir)
-                .unwrap_or_else(|| PathBuf::from("./skein-data")),
+            demo,
+            data_dir: a.data_dir.or(f.data_dir).unwrap_or_else(|| {
+                // Demo data never mixes with real data by default.
+                PathBuf::from(if demo {
+                    "./skein-demo-data"
+                } else {
+                    "./skein-data"
+                })
+            }),
             otlp_grpc_addr: addr(
                 "otlp_grpc_addr",
                 a.otlp_grpc_addr.or(f.otlp_grpc_addr),
@@ -990,6 +1009,27 @@ mod tests {
             let e = parse(&[flag]).unwrap_err().to_string();
             assert!(e.contains(&format!("'{key}'")), "{flag}: {e}");
         }
+    }
+
+    #[test]
+    fn demo_flag_env_file_and_its_data_dir() {
+        let c = parse(&[]).unwrap();
+        assert!(!c.demo);
+        let c = parse(&["--demo"]).unwrap();
+        assert!(c.demo);
+        assert_eq!(c.data_dir, PathBuf::from("./skein-demo-data"));
+        let c = parse(&["--demo", "--data-dir=/d"]).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/d"), "an explicit data dir wins");
+        assert!(!parse(&["--demo=false"]).unwrap().demo);
+        let e = parse(&["--demo", "--tls-cert=c", "--tls-key=k"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("'demo'"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("skein.toml");
+        std::fs::write(&path, "demo = true\n").unwrap();
+        assert!(parse(&["--config", path.to_str().unwrap()]).unwrap().demo);
+        assert!(parse(&["--demo=perhaps"]).is_err());
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! registry/ service registry: leases, revisions, watch, expiry, etcd source
 //! alerts/  rules, evaluation, silences, notifications (webhook v4, Alertmanager)
 //! ui/      the embedded web UI (static single-page app served at `/`)
+//! demo/    `--demo`: an instrumented 4-service system with in-process agents
 //! ```
 //!
 //! `config` turns flags/env/TOML into a validated [`config::Config`]; `pipeline`
@@ -23,6 +24,7 @@ pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod demo;
 pub mod derive;
 pub mod index;
 pub mod ingest;
