@@ -148,6 +148,12 @@ pub struct Args {
     /// every 3 minutes) and print the UI URL. Without --data-dir its data goes to ./skein-demo-data
     #[arg(long, env = "SKEIN_DEMO", num_args = 0..=1, default_missing_value = "true")]
     pub demo: Option<bool>,
+    /// With --demo: run only the demo, sending to this collector's HTTP API instead of starting a collector here (e.g. http://collector:16686)
+    #[arg(long, env = "SKEIN_DEMO_COLLECTOR")]
+    pub demo_collector: Option<String>,
+    /// With --demo-collector: that collector's OTLP/gRPC URL [default: its host, port 4317]
+    #[arg(long, env = "SKEIN_DEMO_COLLECTOR_OTLP")]
+    pub demo_collector_otlp: Option<String>,
 }
 
 /// The optional TOML file: the same keys as the flags, unknown keys rejected.
@@ -191,6 +197,8 @@ struct FileConfig {
     mass_expiry_hold: Option<String>,
     external_url: Option<String>,
     demo: Option<bool>,
+    demo_collector: Option<String>,
+    demo_collector_otlp: Option<String>,
 }
 
 /// A size in a TOML file: a number of bytes or a string like `"16MiB"`.
@@ -265,6 +273,18 @@ pub struct Config {
     pub alerting: AlertingConfig,
     /// Run the demo system (`--demo`).
     pub demo: bool,
+    /// `--demo-collector` (+ `--demo-collector-otlp`): run only the demo,
+    /// against that collector.
+    pub demo_remote: Option<DemoRemote>,
+}
+
+/// A remote collector for `--demo-collector`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DemoRemote {
+    /// HTTP API base URL, without a trailing slash.
+    pub http: String,
+    /// OTLP/gRPC URL; `None`: the same host, port 4317.
+    pub otlp: Option<String>,
 }
 
 /// Alerting settings (`--rules`, `--webhook`, `--alertmanager`, …).
@@ -477,10 +497,35 @@ impl Config {
                 "--demo runs its agents over plain HTTP to this collector; run the demo without --tls-cert/--tls-key".into(),
             ));
         }
+        let demo_url = |key: &str, v: Option<String>| -> Result<Option<String>, ConfigError> {
+            let Some(u) = v else { return Ok(None) };
+            let host = u.strip_prefix("http://").unwrap_or("");
+            if host.is_empty() || host.starts_with('/') || host.contains(char::is_whitespace) {
+                return Err(err(key, format!("'{u}' is not an http:// URL with a host")));
+            }
+            Ok(Some(u.trim_end_matches('/').to_string()))
+        };
+        let demo_remote = match (
+            demo_url("demo_collector", a.demo_collector.or(f.demo_collector))?,
+            demo_url(
+                "demo_collector_otlp",
+                a.demo_collector_otlp.or(f.demo_collector_otlp),
+            )?,
+        ) {
+            (Some(_), _) | (_, Some(_)) if !demo => {
+                return Err(err("demo_collector", "needs --demo".into()))
+            }
+            (Some(http), otlp) => Some(DemoRemote { http, otlp }),
+            (None, Some(_)) => {
+                return Err(err("demo_collector_otlp", "needs --demo-collector".into()))
+            }
+            (None, None) => None,
+        };
         Ok(Config {
             alerting,
             registry,
             demo,
+            demo_remote,
             data_dir: a.data_dir.or(f.data_dir).unwrap_or_else(|| {
                 // Demo data never mixes with real data by default.
                 PathBuf::from(if demo {
@@ -1030,6 +1075,41 @@ mod tests {
         std::fs::write(&path, "demo = true\n").unwrap();
         assert!(parse(&["--config", path.to_str().unwrap()]).unwrap().demo);
         assert!(parse(&["--demo=perhaps"]).is_err());
+    }
+
+    #[test]
+    fn demo_collector_needs_demo_and_an_http_url() {
+        assert_eq!(parse(&["--demo"]).unwrap().demo_remote, None);
+        let c = parse(&["--demo", "--demo-collector=http://collector:16686/"]).unwrap();
+        assert_eq!(
+            c.demo_remote,
+            Some(DemoRemote {
+                http: "http://collector:16686".into(),
+                otlp: None
+            })
+        );
+        let c = parse(&[
+            "--demo",
+            "--demo-collector=http://c:1",
+            "--demo-collector-otlp=http://c:2",
+        ])
+        .unwrap();
+        assert_eq!(c.demo_remote.unwrap().otlp.as_deref(), Some("http://c:2"));
+        for (args, key) in [
+            (&["--demo-collector=http://c:1"][..], "demo_collector"),
+            (&["--demo", "--demo-collector=c:1"][..], "demo_collector"),
+            (
+                &["--demo", "--demo-collector=https://c:1"][..],
+                "demo_collector",
+            ),
+            (
+                &["--demo", "--demo-collector-otlp=http://c:2"][..],
+                "demo_collector_otlp",
+            ),
+        ] {
+            let e = parse(args).unwrap_err().to_string();
+            assert!(e.contains(&format!("'{key}'")), "{args:?}: {e}");
+        }
     }
 
     #[test]

@@ -176,3 +176,44 @@ fn alive(body: &Value, service: &str) -> u64 {
         .and_then(|s| s["alive"].as_u64())
         .unwrap_or(0)
 }
+
+/// `--demo --demo-collector URL` (what the compose `demo` service runs):
+/// the demo alone, through its in-process agents, into a collector started
+/// separately; on SIGTERM its agents deregister (no alert).
+#[test]
+fn demo_only_sends_to_a_separate_collector_and_deregisters_on_sigterm() {
+    let collector = Collector::start_fast(&[]);
+    let api = collector.api();
+    let mut demo =
+        skein_e2e::demo::DemoOnly::start(&collector.http_base(), &collector.grpc_endpoint());
+    let mut services = Vec::new();
+    let ok = poll_until(Duration::from_secs(40), || {
+        services = api.services();
+        SERVICES.iter().all(|s| services.iter().any(|x| x == s))
+    });
+    assert!(ok, "/api/services: {services:?}");
+    let mut registry = Value::Null;
+    let ok = poll_until(Duration::from_secs(20), || {
+        registry = api.get_ok("/api/v1/registry/services", &[]);
+        SERVICES.iter().all(|s| alive(&registry, s) >= 1)
+    });
+    assert!(ok, "alive instances: {registry}");
+
+    let status = demo.terminate();
+    assert!(status.success(), "demo exit status {status}");
+    let ok = poll_until(Duration::from_secs(10), || {
+        registry = api.get_ok("/api/v1/registry/services", &[]);
+        SERVICES.iter().all(|s| alive(&registry, s) == 0)
+    });
+    assert!(
+        ok,
+        "instances still alive after the demo stopped: {registry}"
+    );
+    let alerts = AlertsApi::new(&collector.http_base()).alerts();
+    assert!(
+        alerts
+            .iter()
+            .all(|a| a["name"] != "InstanceStoppedRenewing"),
+        "graceful deregistration must not alert: {alerts:?}"
+    );
+}

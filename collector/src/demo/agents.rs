@@ -24,8 +24,9 @@ use super::DemoError;
 pub struct AgentSettings<'a> {
     /// The collector's HTTP API, e.g. `http://127.0.0.1:16686`.
     pub collector_http: String,
-    /// The collector's OTLP/gRPC, e.g. `http://127.0.0.1:4317`.
-    pub collector_otlp: String,
+    /// The collector's OTLP/gRPC, e.g. `http://127.0.0.1:4317` (`None`: the
+    /// agent derives it from `collector_http`).
+    pub collector_otlp: Option<String>,
     /// Base of the demo health endpoints, e.g. `http://127.0.0.1:PORT/healthz`.
     pub health_base: String,
     /// The collector's token file when it requires tokens.
@@ -49,7 +50,7 @@ pub fn config(service: Service, s: &AgentSettings<'_>) -> Result<Config, DemoErr
         otlp_http_addr: Some("127.0.0.1:0".into()),
         admin_addr: Some("127.0.0.1:0".into()),
         collector: Some(s.collector_http.clone()),
-        collector_otlp: Some(s.collector_otlp.clone()),
+        collector_otlp: s.collector_otlp.clone(),
         auth_token_file: s.auth_token_file.clone(),
         service: Some(service.name().into()),
         instance: Some(service.instance().into()),
@@ -121,7 +122,7 @@ mod tests {
         let root = Path::new("/tmp/skein-demo-test");
         let s = AgentSettings {
             collector_http: "http://127.0.0.1:16686".into(),
-            collector_otlp: "http://127.0.0.1:4317".into(),
+            collector_otlp: Some("http://127.0.0.1:4317".into()),
             health_base: "http://127.0.0.1:9/healthz".into(),
             auth_token_file: None,
             state_root: root,

@@ -69,15 +69,15 @@ pub enum DemoError {
     Metrics(#[from] prometheus::Error),
 }
 
-/// What the demo needs to know about the running collector.
+/// What the demo needs to know about the collector it sends to.
 #[derive(Debug, Clone)]
 pub struct DemoSettings {
-    /// The collector's data dir; the agents' state goes to `<it>/demo/agents`.
+    /// The agents' state goes to `<data_dir>/demo/agents`.
     pub data_dir: PathBuf,
-    /// The collector's bound HTTP API address.
-    pub http_addr: SocketAddr,
-    /// The collector's bound OTLP/gRPC address.
-    pub otlp_grpc_addr: SocketAddr,
+    /// The collector's HTTP API base URL (heartbeats).
+    pub collector_http: String,
+    /// The collector's OTLP/gRPC URL; `None`: the HTTP URL's host, port 4317.
+    pub collector_otlp: Option<String>,
     /// The collector's token file when writes need a token.
     pub auth_token_file: Option<PathBuf>,
     pub cycle: FailureCycle,
@@ -132,8 +132,8 @@ pub async fn start(s: DemoSettings, registry: &prometheus::Registry) -> Result<D
     std::fs::create_dir_all(&state_root).map_err(io("agent state dir"))?;
     let agents = agents::start(
         &agents::AgentSettings {
-            collector_http: format!("http://{}", connectable(s.http_addr)),
-            collector_otlp: format!("http://{}", connectable(s.otlp_grpc_addr)),
+            collector_http: s.collector_http.clone(),
+            collector_otlp: s.collector_otlp.clone(),
             health_base: format!("http://{health_addr}/healthz"),
             auth_token_file: s.auth_token_file.clone(),
             state_root: &state_root,
@@ -204,7 +204,7 @@ async fn run_load(
                     "demo: {} goes down for {}s: its health check fails, its agent stops renewing, \
                      the lease (ttl {}s) expires and InstanceStoppedRenewing fires; {}'s calls to it fail",
                     FAILING.instance(),
-                    next.as_secs(),
+                    outages.cycle.outage.as_secs(),
                     LEASE_TTL.as_secs(),
                     topology::callers(FAILING)
                         .iter()
