@@ -121,12 +121,15 @@ impl Emitter {
         let base = end
             .checked_sub(Duration::from_micros(plan.duration_us()))
             .unwrap_or(end);
+        let sdks: Option<Vec<&Instrumented>> = plan
+            .spans
+            .iter()
+            .map(|s| self.services.get(&s.service))
+            .collect();
+        // A service without an SDK would leave its children dangling.
+        let Some(sdks) = sdks else { return };
         let mut contexts: Vec<Context> = Vec::with_capacity(plan.spans.len());
-        for s in &plan.spans {
-            let Some(sdk) = self.services.get(&s.service) else {
-                // Not instrumented: children of it would dangle, so stop here.
-                return;
-            };
+        for (s, sdk) in plan.spans.iter().zip(sdks) {
             let skew = s.service.clock_skew_ms();
             let parent = match s.parent.and_then(|i| contexts.get(i)) {
                 Some(cx) => cx.clone(),
