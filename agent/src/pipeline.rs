@@ -55,8 +55,43 @@ pub enum PipelineError {
     Http(String),
 }
 
+/// The agent's three listening sockets, bound before the pipeline runs.
+pub struct Listeners {
+    pub otlp_grpc: TcpListener,
+    pub otlp_http: TcpListener,
+    pub admin: TcpListener,
+}
+
+impl Listeners {
+    /// Bind the addresses in `config` (port 0 picks a free port; read the
+    /// actual one back with `local_addr`).
+    pub async fn bind(config: &Config) -> Result<Listeners, PipelineError> {
+        Ok(Listeners {
+            otlp_grpc: bind("otlp_grpc", config.otlp_grpc_addr).await?,
+            otlp_http: bind("otlp_http", config.otlp_http_addr).await?,
+            admin: bind("admin", config.admin_addr).await?,
+        })
+    }
+}
+
 /// Run the agent until `shutdown` resolves.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), PipelineError> {
+    let listeners = Listeners::bind(&config).await?;
+    run_with_listeners(config, listeners, shutdown).await
+}
+
+/// Run the agent on already bound listeners (for embedding, e.g. the
+/// collector's `--demo`, which needs the ports before its apps start).
+pub async fn run_with_listeners(
+    config: Config,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), PipelineError> {
+    let Listeners {
+        otlp_grpc: grpc_listener,
+        otlp_http: http_listener,
+        admin: admin_listener,
+    } = listeners;
     let state_err = |source| PipelineError::StateDir {
         path: config.state_dir.clone(),
         source,
@@ -114,14 +149,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     );
     let stop = CancellationToken::new();
     let mut servers = Vec::new();
-    let grpc_listener = bind("otlp_grpc", config.otlp_grpc_addr).await?;
     servers.push(tokio::spawn(serve_grpc(
         grpc_listener,
         sink.clone(),
         config.max_request_bytes,
         stop.clone(),
     )));
-    let http_listener = bind("otlp_http", config.otlp_http_addr).await?;
     let otlp_http = skein_otlp::http::router(sink, config.max_request_bytes);
     servers.push(tokio::spawn(serve_http(
         http_listener,
@@ -182,7 +215,6 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     }
 
     // 5. Admin.
-    let admin_listener = bind("admin", config.admin_addr).await?;
     let admin_stop = CancellationToken::new();
     let admin = admin::router(status.clone(), buffer.clone(), registry.clone());
     let admin_task = tokio::spawn(serve_http(admin_listener, admin, admin_stop.clone()));

@@ -28,7 +28,7 @@ pub struct Args {
     /// Optional TOML file with the same keys as the flags (snake_case).
     #[arg(long, env = "SKEIN_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Directory for the write-ahead log and the indexes [default: ./skein-data]
+    /// Directory for the write-ahead log and the indexes [default: ./skein-data; with --demo: ./skein-demo-data]
     #[arg(long, env = "SKEIN_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
     /// OTLP/gRPC listen address [default: 0.0.0.0:4317]
@@ -144,6 +144,16 @@ pub struct Args {
     /// This collector's public base URL, for links in alerts [default: http://<http-addr>]
     #[arg(long, env = "SKEIN_EXTERNAL_URL")]
     pub external_url: Option<String>,
+    /// Also run a small instrumented demo system (4 services, in-process agents, a failure
+    /// every 3 minutes) and print the UI URL. Without --data-dir its data goes to ./skein-demo-data
+    #[arg(long, env = "SKEIN_DEMO", num_args = 0..=1, default_missing_value = "true")]
+    pub demo: Option<bool>,
+    /// With --demo: run only the demo, sending to this collector's HTTP API instead of starting a collector here (e.g. http://collector:16686)
+    #[arg(long, env = "SKEIN_DEMO_COLLECTOR")]
+    pub demo_collector: Option<String>,
+    /// With --demo-collector: that collector's OTLP/gRPC URL [default: its host, port 4317]
+    #[arg(long, env = "SKEIN_DEMO_COLLECTOR_OTLP")]
+    pub demo_collector_otlp: Option<String>,
 }
 
 /// The optional TOML file: the same keys as the flags, unknown keys rejected.
@@ -186,6 +196,9 @@ struct FileConfig {
     mass_expiry_window: Option<String>,
     mass_expiry_hold: Option<String>,
     external_url: Option<String>,
+    demo: Option<bool>,
+    demo_collector: Option<String>,
+    demo_collector_otlp: Option<String>,
 }
 
 /// A size in a TOML file: a number of bytes or a string like `"16MiB"`.
@@ -258,6 +271,20 @@ pub struct Config {
     pub max_series: usize,
     pub registry: RegistrySettings,
     pub alerting: AlertingConfig,
+    /// Run the demo system (`--demo`).
+    pub demo: bool,
+    /// `--demo-collector` (+ `--demo-collector-otlp`): run only the demo,
+    /// against that collector.
+    pub demo_remote: Option<DemoRemote>,
+}
+
+/// A remote collector for `--demo-collector`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DemoRemote {
+    /// HTTP API base URL, without a trailing slash.
+    pub http: String,
+    /// OTLP/gRPC URL; `None`: the same host, port 4317.
+    pub otlp: Option<String>,
 }
 
 /// Alerting settings (`--rules`, `--webhook`, `--alertmanager`, …).
@@ -463,13 +490,50 @@ impl Config {
             },
         )?;
 
+        let demo = a.demo.or(f.demo).unwrap_or(false);
+        if demo && tls.is_some() {
+            return Err(err(
+                "demo",
+                "--demo runs its agents over plain HTTP to this collector; run the demo without --tls-cert/--tls-key".into(),
+            ));
+        }
+        let demo_url = |key: &str, v: Option<String>| -> Result<Option<String>, ConfigError> {
+            let Some(u) = v else { return Ok(None) };
+            let host = u.strip_prefix("http://").unwrap_or("");
+            if host.is_empty() || host.starts_with('/') || host.contains(char::is_whitespace) {
+                return Err(err(key, format!("'{u}' is not an http:// URL with a host")));
+            }
+            Ok(Some(u.trim_end_matches('/').to_string()))
+        };
+        let demo_remote = match (
+            demo_url("demo_collector", a.demo_collector.or(f.demo_collector))?,
+            demo_url(
+                "demo_collector_otlp",
+                a.demo_collector_otlp.or(f.demo_collector_otlp),
+            )?,
+        ) {
+            (Some(_), _) | (_, Some(_)) if !demo => {
+                return Err(err("demo_collector", "needs --demo".into()))
+            }
+            (Some(http), otlp) => Some(DemoRemote { http, otlp }),
+            (None, Some(_)) => {
+                return Err(err("demo_collector_otlp", "needs --demo-collector".into()))
+            }
+            (None, None) => None,
+        };
         Ok(Config {
             alerting,
             registry,
-            data_dir: a
-                .data_dir
-                .or(f.data_dir)
-                .unwrap_or_else(|| PathBuf::from("./skein-data")),
+            demo,
+            demo_remote,
+            data_dir: a.data_dir.or(f.data_dir).unwrap_or_else(|| {
+                // Demo data never mixes with real data by default.
+                PathBuf::from(if demo {
+                    "./skein-demo-data"
+                } else {
+                    "./skein-data"
+                })
+            }),
             otlp_grpc_addr: addr(
                 "otlp_grpc_addr",
                 a.otlp_grpc_addr.or(f.otlp_grpc_addr),
@@ -989,6 +1053,62 @@ mod tests {
         ] {
             let e = parse(&[flag]).unwrap_err().to_string();
             assert!(e.contains(&format!("'{key}'")), "{flag}: {e}");
+        }
+    }
+
+    #[test]
+    fn demo_flag_env_file_and_its_data_dir() {
+        let c = parse(&[]).unwrap();
+        assert!(!c.demo);
+        let c = parse(&["--demo"]).unwrap();
+        assert!(c.demo);
+        assert_eq!(c.data_dir, PathBuf::from("./skein-demo-data"));
+        let c = parse(&["--demo", "--data-dir=/d"]).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/d"), "an explicit data dir wins");
+        assert!(!parse(&["--demo=false"]).unwrap().demo);
+        let e = parse(&["--demo", "--tls-cert=c", "--tls-key=k"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("'demo'"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("skein.toml");
+        std::fs::write(&path, "demo = true\n").unwrap();
+        assert!(parse(&["--config", path.to_str().unwrap()]).unwrap().demo);
+        assert!(parse(&["--demo=perhaps"]).is_err());
+    }
+
+    #[test]
+    fn demo_collector_needs_demo_and_an_http_url() {
+        assert_eq!(parse(&["--demo"]).unwrap().demo_remote, None);
+        let c = parse(&["--demo", "--demo-collector=http://collector:16686/"]).unwrap();
+        assert_eq!(
+            c.demo_remote,
+            Some(DemoRemote {
+                http: "http://collector:16686".into(),
+                otlp: None
+            })
+        );
+        let c = parse(&[
+            "--demo",
+            "--demo-collector=http://c:1",
+            "--demo-collector-otlp=http://c:2",
+        ])
+        .unwrap();
+        assert_eq!(c.demo_remote.unwrap().otlp.as_deref(), Some("http://c:2"));
+        for (args, key) in [
+            (&["--demo-collector=http://c:1"][..], "demo_collector"),
+            (&["--demo", "--demo-collector=c:1"][..], "demo_collector"),
+            (
+                &["--demo", "--demo-collector=https://c:1"][..],
+                "demo_collector",
+            ),
+            (
+                &["--demo", "--demo-collector-otlp=http://c:2"][..],
+                "demo_collector_otlp",
+            ),
+        ] {
+            let e = parse(args).unwrap_err().to_string();
+            assert!(e.contains(&format!("'{key}'")), "{args:?}: {e}");
         }
     }
 

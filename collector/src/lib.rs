@@ -14,6 +14,7 @@
 //! alerts/  rules, evaluation, silences, notifications (webhook v4, Alertmanager)
 //! ui/      the embedded web UI (static single-page app served at `/`)
 //! wire.rs  borrowing protobuf field walker for reading WAL payloads undecoded (index, derive)
+//! demo/    `--demo`: an instrumented 4-service system with in-process agents
 //! ```
 //!
 //! `config` turns flags/env/TOML into a validated [`config::Config`]; `pipeline`
@@ -24,6 +25,7 @@ pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod demo;
 pub mod derive;
 pub mod index;
 pub mod ingest;

@@ -3,7 +3,8 @@
 
 use anyhow::Context;
 use clap::Parser;
-use skein_collector::config::{Args, Config};
+use skein_collector::config::{Args, Config, DemoRemote};
+use skein_collector::demo::{self, schedule::FailureCycle, DemoSettings};
 use skein_collector::{pipeline, telemetry};
 
 fn main() -> std::process::ExitCode {
@@ -33,13 +34,70 @@ fn run(config: Config) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
-        let running = pipeline::start(config)
+        if let Some(remote) = config.demo_remote.clone() {
+            return run_demo_only(&config, remote).await;
+        }
+        let running = pipeline::start(config.clone())
             .await
             .context("starting the collector")?;
+        // The demo runs beside the real pipeline and reaches it only through
+        // its listeners (the bound addresses: port 0 works).
+        let demo = if config.demo {
+            let http = demo::connectable(running.http_addr);
+            let settings = DemoSettings {
+                data_dir: config.data_dir.clone(),
+                collector_http: format!("http://{http}"),
+                collector_otlp: Some(format!(
+                    "http://{}",
+                    demo::connectable(running.otlp_grpc_addr)
+                )),
+                auth_token_file: config.auth.as_ref().map(|a| a.token_file.clone()),
+                cycle: FailureCycle::DEMO,
+            };
+            match demo::start(settings, &running.registry).await {
+                Ok(d) => {
+                    println!("Skein demo is running. Open the UI: http://{http}/");
+                    Some(d)
+                }
+                Err(e) => {
+                    let _ = running.shutdown().await;
+                    return Err(e).context("starting the demo");
+                }
+            }
+        } else {
+            None
+        };
         shutdown_signal().await;
         tracing::info!("shutdown signal received, draining");
+        if let Some(d) = demo {
+            d.shutdown().await;
+        }
         running.shutdown().await.context("shutting down")
     })
+}
+
+/// `--demo --demo-collector URL`: only the demo system and its agents,
+/// sending to a collector elsewhere (e.g. the compose `demo` service).
+async fn run_demo_only(config: &Config, remote: DemoRemote) -> anyhow::Result<()> {
+    let settings = DemoSettings {
+        data_dir: config.data_dir.clone(),
+        collector_http: remote.http.clone(),
+        collector_otlp: remote.otlp,
+        auth_token_file: config.auth.as_ref().map(|a| a.token_file.clone()),
+        cycle: FailureCycle::DEMO,
+    };
+    let metrics = telemetry::Registry::new();
+    let demo = demo::start(settings, &metrics)
+        .await
+        .context("starting the demo")?;
+    println!(
+        "Skein demo is sending to {}. Open its UI: {}/",
+        remote.http, remote.http
+    );
+    shutdown_signal().await;
+    tracing::info!("shutdown signal received, stopping the demo");
+    demo.shutdown().await;
+    Ok(())
 }
 
 async fn shutdown_signal() {

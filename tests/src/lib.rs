@@ -22,6 +22,7 @@ pub mod calls;
 pub mod chain;
 pub mod chains;
 pub mod collector;
+pub mod demo;
 pub mod etcd;
 pub mod otlp;
 pub mod prometheus;
