@@ -107,9 +107,31 @@ fn compose_references_existing_files_ports_and_flags() {
         "{} does not exist",
         dockerfile.display()
     );
+    // The image's binaries are where the Dockerfile installs them, and the
+    // service's command holds flags only (the entrypoint is the binary).
+    let docker = std::fs::read_to_string(&dockerfile).expect("reading the Dockerfile");
+    for svc in ["collector", "demo"] {
+        let entry = strs(&doc["services"][svc]["entrypoint"]);
+        assert_eq!(entry.len(), 1, "{svc}: entrypoint {entry:?}");
+        assert!(
+            docker.contains(&entry[0]),
+            "{svc}: entrypoint {} is not installed by the Dockerfile",
+            entry[0]
+        );
+        let args = strs(&doc["services"][svc]["command"]);
+        for arg in &args {
+            assert!(arg.starts_with("--"), "{svc}: {arg} is not a flag");
+        }
+        check_flags(svc, &args, &flags);
+    }
     let command = strs(&collector["command"]);
-    assert_eq!(command.first().map(String::as_str), Some("skein-collector"));
-    let values = check_flags("compose collector", &command[1..], &flags);
+    let values = check_flags("compose collector", &command, &flags);
+    assert!(
+        values
+            .iter()
+            .any(|(f, v)| f == "--alertmanager" && v == "http://alertmanager:9093"),
+        "the compose collector must notify the compose Alertmanager"
+    );
     let published: BTreeSet<u16> = strs(&collector["ports"])
         .iter()
         .map(|p| port_of(p))
