@@ -467,7 +467,7 @@ pub async fn replay(args: ReplayArgs) -> Result<ReplayReport> {
             "error,skein_agent::pipeline=info".into(),
         ],
     )?;
-    let http = reqwest::Client::new();
+    let http = crate::http::client_builder().build()?;
     let started = Instant::now();
     // Fill: as fast as the agent acknowledges, until the buffer holds the backlog.
     let templates = DataGen::new(3).templates(Signal::Spans, 8, 2048, 10)?;

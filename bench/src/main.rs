@@ -19,6 +19,7 @@ mod agent;
 mod disk;
 mod gen;
 mod grpc;
+mod http;
 mod ingest;
 #[cfg(test)]
 mod mock;
@@ -80,7 +81,6 @@ fn runtime(threads: usize) -> Result<tokio::runtime::Runtime> {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     let json = cli.json;
-    let _ = rustls::crypto::ring::default_provider().install_default();
     match cli.cmd {
         Cmd::Ingest(args) => {
             report::emit(&runtime(cli.threads)?.block_on(ingest::run(args))?, json)

@@ -136,7 +136,7 @@ impl Jaeger {
         } else {
             format!("http://{addr}")
         };
-        let http = reqwest::Client::builder()
+        let http = crate::http::client_builder()
             .timeout(Duration::from_secs(30))
             .build()
             .context("building the HTTP client")?;

@@ -152,7 +152,7 @@ pub async fn run(args: Args) -> Result<RegistryReport> {
         args.instances > 0 && args.expire <= args.instances,
         "--expire must be at most --instances"
     );
-    let client = reqwest::Client::builder()
+    let client = crate::http::client_builder()
         .pool_max_idle_per_host(args.concurrency)
         .timeout(Duration::from_secs(30))
         .build()?;

@@ -178,7 +178,7 @@ pub async fn run(args: Args) -> Result<TreeReport> {
     } else {
         format!("http://{}", args.http)
     };
-    let http = reqwest::Client::builder()
+    let http = crate::http::client_builder()
         .timeout(Duration::from_secs(60))
         .build()
         .context("building the HTTP client")?;
