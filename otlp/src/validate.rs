@@ -104,31 +104,14 @@ pub fn validate_traces(req: &mut ExportTraceServiceRequest, limits: Limits) -> R
             .as_ref()
             .and_then(|r| oversized(&r.attributes, limits.max_attribute_bytes));
         for (si, ss) in rs.scope_spans.iter_mut().enumerate() {
-            let mut index = 0usize;
-            ss.spans.retain(|span| {
-                let what = format!("resource_spans[{ri}].scope_spans[{si}].spans[{index}]");
-                index += 1;
-                let verdict = match &resource_oversized {
-                    Some(key) => Err((
-                        RejectReason::AttributeTooLarge,
-                        format!(
-                            "resource attribute '{key}' is larger than {} bytes",
-                            limits.max_attribute_bytes
-                        ),
-                    )),
-                    None => check_span(span, limits),
-                };
-                match verdict {
-                    Ok(()) => {
-                        out.accepted += 1;
-                        true
-                    }
-                    Err((reason, detail)) => {
-                        out.reject(reason, &what, detail);
-                        false
-                    }
-                }
-            });
+            retain_valid(
+                &mut ss.spans,
+                resource_oversized.as_deref(),
+                limits,
+                |span| check_span(span, limits),
+                |i| format!("resource_spans[{ri}].scope_spans[{si}].spans[{i}]"),
+                &mut out,
+            );
         }
         rs.scope_spans.retain(|ss| !ss.spans.is_empty());
     }
@@ -145,36 +128,58 @@ pub fn validate_logs(req: &mut ExportLogsServiceRequest, limits: Limits) -> Reje
             .as_ref()
             .and_then(|r| oversized(&r.attributes, limits.max_attribute_bytes));
         for (si, sl) in rl.scope_logs.iter_mut().enumerate() {
-            let mut index = 0usize;
-            sl.log_records.retain(|rec| {
-                let what = format!("resource_logs[{ri}].scope_logs[{si}].log_records[{index}]");
-                index += 1;
-                let verdict = match &resource_oversized {
-                    Some(key) => Err((
-                        RejectReason::AttributeTooLarge,
-                        format!(
-                            "resource attribute '{key}' is larger than {} bytes",
-                            limits.max_attribute_bytes
-                        ),
-                    )),
-                    None => check_log(rec, limits),
-                };
-                match verdict {
-                    Ok(()) => {
-                        out.accepted += 1;
-                        true
-                    }
-                    Err((reason, detail)) => {
-                        out.reject(reason, &what, detail);
-                        false
-                    }
-                }
-            });
+            retain_valid(
+                &mut sl.log_records,
+                resource_oversized.as_deref(),
+                limits,
+                |rec| check_log(rec, limits),
+                |i| format!("resource_logs[{ri}].scope_logs[{si}].log_records[{i}]"),
+                &mut out,
+            );
         }
         rl.scope_logs.retain(|sl| !sl.log_records.is_empty());
     }
     req.resource_logs.retain(|rl| !rl.scope_logs.is_empty());
     out
+}
+
+/// Keep the items of one scope that pass `check` (all fail when their
+/// resource has an oversized attribute), counting each verdict in `out`.
+/// `path(i)` names item `i` in a rejection message; it is built only for
+/// rejected items, so accepted ones cost no allocation.
+fn retain_valid<T>(
+    items: &mut Vec<T>,
+    resource_oversized: Option<&str>,
+    limits: Limits,
+    check: impl Fn(&T) -> Verdict,
+    path: impl Fn(usize) -> String,
+    out: &mut Rejections,
+) {
+    let mut index = 0usize;
+    items.retain(|item| {
+        let i = index;
+        index += 1;
+        let verdict = match resource_oversized {
+            Some(key) => Err((
+                RejectReason::AttributeTooLarge,
+                format!(
+                    "resource attribute '{key}' is larger than {} bytes",
+                    limits.max_attribute_bytes
+                ),
+            )),
+            None => check(item),
+        };
+        match verdict {
+            Ok(()) => {
+                out.accepted += 1;
+                true
+            }
+            Err((reason, detail)) => {
+                out.reject(reason, &path(i), detail);
+                false
+            }
+        }
+    });
 }
 
 type Verdict = Result<(), (RejectReason, String)>;
