@@ -102,13 +102,17 @@ fn demo_shows_traces_graph_logs_instances_and_a_liveness_alert_within_a_minute()
         .and_then(|l| l["trace_id"].as_str())
         .expect("a log with a trace id")
         .to_string();
-    let trace = api.wait_trace(&correlated, 3);
-    let in_trace: std::collections::BTreeSet<String> =
-        trace.spans().iter().map(|s| trace.service_of(s)).collect();
-    assert!(
-        in_trace.contains("frontend") && in_trace.contains("order"),
-        "trace {correlated} of an order log spans {in_trace:?}"
-    );
+    // Each service's agent flushes on its own, so the trace fills in over
+    // a moment: poll until the caller and the callee are both in it.
+    api.wait_trace(&correlated, 3);
+    let mut in_trace = std::collections::BTreeSet::new();
+    let ok = poll_until(left(started), || {
+        if let Some(trace) = api.trace(&correlated) {
+            in_trace = trace.spans().iter().map(|s| trace.service_of(s)).collect();
+        }
+        in_trace.contains("frontend") && in_trace.contains("order")
+    });
+    assert!(ok, "trace {correlated} of an order log spans {in_trace:?}");
 
     // inventory's clock is 2.5 s behind: its trace shows the adjustment.
     let mut adjusted = Value::Null;
