@@ -153,9 +153,16 @@ await group('services', async () => {
 
 await group('pages_show_api_state', async () => {
   // Map, alerts and rules render either their data or the API's error (never a blank page).
-  for (const [path, name] of [['/map', 'map'], ['/alerts', 'alerts'], ['/rules', 'rules'], [`/compare?a=${T.trace}&b=${T.trace}`, 'compare']]) {
+  // Each page is waited on until its data (or the empty state, or the error) is drawn: the page
+  // frame (an empty card) appears before the API answers.
+  for (const [path, name, loaded] of [
+    ['/map', 'map', '.mapwrap svg, .mapwrap .empty'],
+    ['/alerts', 'alerts', 'main table.grid, main .card .empty'],
+    ['/rules', 'rules', '.rulelist .group, .rulelist .empty'],
+    [`/compare?a=${T.trace}&b=${T.trace}`, 'compare', 'main table.grid.diff, main .card .empty'],
+  ]) {
     await page.goto(`${BASE}${path}`);
-    await page.locator('main .card, main .error-box').first().waitFor();
+    await page.locator(`${loaded}, main .error-box`).first().waitFor();
     const txt = await page.locator('main').innerText();
     assert(txt.trim().length > 20, `${path} shows something`);
     await shot(name);
