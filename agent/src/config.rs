@@ -99,6 +99,9 @@ pub struct Args {
     /// Disk buffer limit; above it apps get 503/UNAVAILABLE + Retry-After [default: 256MiB]
     #[arg(long, env = "SKEIN_BUFFER_MAX_BYTES")]
     pub buffer_max_bytes: Option<String>,
+    /// How often the disk buffer is fsynced in the background; an app's export is acked once written (safe against SIGKILL of the agent). 0s: fsync before every ack (safe against power loss, the app waits for the disk) [default: 1s]
+    #[arg(long, env = "SKEIN_BUFFER_FSYNC_INTERVAL")]
+    pub buffer_fsync_interval: Option<String>,
     /// Time limit of one export call to the collector [default: 10s]
     #[arg(long, env = "SKEIN_EXPORT_TIMEOUT")]
     pub export_timeout: Option<String>,
@@ -144,6 +147,7 @@ struct FileConfig {
     batch_size: Option<usize>,
     batch_timeout: Option<String>,
     buffer_max_bytes: Option<ByteSize>,
+    buffer_fsync_interval: Option<String>,
     export_timeout: Option<String>,
     max_request_bytes: Option<ByteSize>,
     max_attribute_bytes: Option<ByteSize>,
@@ -212,6 +216,8 @@ pub struct Config {
     pub batch_size: usize,
     pub batch_timeout: Duration,
     pub buffer_max_bytes: u64,
+    /// Zero: fsync before every ack.
+    pub buffer_fsync_interval: Duration,
     pub export_timeout: Duration,
     pub max_request_bytes: usize,
     pub max_attribute_bytes: usize,
@@ -319,6 +325,16 @@ impl Config {
             )?,
             ms(100),
             secs(300),
+        )?;
+        let buffer_fsync_interval = in_range(
+            "buffer_fsync_interval",
+            duration(
+                "buffer_fsync_interval",
+                a.buffer_fsync_interval.or(f.buffer_fsync_interval),
+                "1s",
+            )?,
+            Duration::ZERO,
+            secs(60),
         )?;
         let batch_size = a.batch_size.or(f.batch_size).unwrap_or(8192);
         if !(1..=1_000_000).contains(&batch_size) {
@@ -482,6 +498,7 @@ impl Config {
             batch_size,
             batch_timeout,
             buffer_max_bytes,
+            buffer_fsync_interval,
             export_timeout,
             max_request_bytes: usize::try_from(max_request_bytes)
                 .map_err(|_| err("max_request_bytes", "too large for this platform".into()))?,

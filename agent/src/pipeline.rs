@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::{self, status::AgentStatus};
-use crate::buffer::{Buffer, BufferMetrics};
+use crate::buffer::{Buffer, BufferMetrics, SyncPolicy};
 use crate::config::Config;
 use crate::export::{client::CollectorClient, ExportMetrics, ExportSettings, Exporter};
 use crate::heartbeat::{
@@ -112,6 +112,11 @@ pub async fn run_with_listeners(
     let (buffer, writer) = Buffer::open(
         &config.state_dir.join("buffer"),
         config.buffer_max_bytes,
+        if config.buffer_fsync_interval.is_zero() {
+            SyncPolicy::Always
+        } else {
+            SyncPolicy::Interval(config.buffer_fsync_interval)
+        },
         BufferMetrics::register(&registry)?,
     )?;
 

@@ -1,6 +1,6 @@
 //! Disk buffer metrics (`skein_agent_buffer_*`).
 
-use prometheus::{IntCounter, IntGauge, Registry};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntGauge, Registry};
 
 use crate::telemetry::gauge1;
 
@@ -19,6 +19,10 @@ pub struct BufferMetrics {
     pub full: IntCounter,
     /// Corrupt frames skipped on read (torn tails are repaired, not counted).
     pub corrupt: IntCounter,
+    /// Duration of each `fdatasync` of a segment.
+    pub fsync_seconds: Histogram,
+    /// Failed `fdatasync`s (segments or the directory).
+    pub fsync_errors: IntCounter,
 }
 
 impl BufferMetrics {
@@ -56,6 +60,23 @@ impl BufferMetrics {
             corrupt: counter(
                 "skein_agent_buffer_corrupt_frames_total",
                 "Corrupt buffer frames skipped while reading.",
+            )?,
+            fsync_seconds: {
+                let h = Histogram::with_opts(
+                    HistogramOpts::new(
+                        "skein_agent_buffer_fsync_seconds",
+                        "Duration of each fdatasync of a disk buffer segment.",
+                    )
+                    .buckets(vec![
+                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                    ]),
+                )?;
+                registry.register(Box::new(h.clone()))?;
+                h
+            },
+            fsync_errors: counter(
+                "skein_agent_buffer_fsync_errors_total",
+                "Failed fdatasyncs of disk buffer segments or their directory.",
             )?,
         })
     }

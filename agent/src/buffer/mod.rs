@@ -2,9 +2,12 @@
 //! the collector has acknowledged it.
 //!
 //! Receivers and the tailer [`Buffer::append`] encoded OTLP requests; the
-//! append returns only after the frame is written and `fdatasync`ed (group
-//! commit by one writer thread: one fsync per batch of concurrent appends),
-//! so an ack to an app survives SIGKILL. The exporter reads frames in order
+//! append returns once one writer thread has written the frame (group
+//! commit: one `write` for a batch of concurrent appends), so an ack to an
+//! app survives SIGKILL of the agent. When the data is `fdatasync`ed is the
+//! [`SyncPolicy`] (`--buffer-fsync-interval`): before the answer, or by a
+//! background thread within the interval (the default, so that a disk stall
+//! never reaches an app's export call). The exporter reads frames in order
 //! with a [`Reader`] and calls [`Buffer::ack`] once the collector accepted
 //! them; the acknowledged position is persisted (`ack` file) and segments
 //! wholly below it are deleted. Bounded by `--buffer-max-bytes` of
@@ -27,6 +30,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 pub use metrics::BufferMetrics;
 pub use reader::{Batch, Reader};
 pub use segment::Kind;
+pub use writer::SyncPolicy;
 
 /// Appends that may wait for the writer thread.
 const QUEUE: usize = 1024;
@@ -76,9 +80,11 @@ struct Inner {
     dir: PathBuf,
     max_bytes: u64,
     state: Mutex<State>,
-    /// End of the fsynced data; readers never go past it.
-    durable: AtomicU64,
-    /// Woken when `durable` grows.
+    /// End of the written (acknowledged) data; readers never go past it.
+    end: AtomicU64,
+    /// How appends reach the disk.
+    policy: SyncPolicy,
+    /// Woken when `end` grows.
     grew: Notify,
     metrics: BufferMetrics,
 }
@@ -91,7 +97,8 @@ pub struct Buffer {
 }
 
 /// The join handle of the writer thread; [`BufferWriter::join`] waits for
-/// the last group to be fsynced after every [`Buffer`] handle is dropped.
+/// the last group to be written and synced after every [`Buffer`] handle is
+/// dropped.
 pub struct BufferWriter(std::thread::JoinHandle<()>);
 
 impl BufferWriter {
@@ -106,6 +113,7 @@ impl Buffer {
     pub fn open(
         dir: &Path,
         max_bytes: u64,
+        policy: SyncPolicy,
         metrics: BufferMetrics,
     ) -> Result<(Buffer, BufferWriter), BufferError> {
         std::fs::create_dir_all(dir).map_err(|e| BufferError::io(dir, e))?;
@@ -161,17 +169,18 @@ impl Buffer {
                 acked,
                 pending: 0,
             }),
-            durable: AtomicU64::new(end),
+            end: AtomicU64::new(end),
+            policy,
             grew: Notify::new(),
             metrics,
         });
         let (tx, rx) = mpsc::channel(QUEUE);
-        let handle = writer::spawn(inner.clone(), rx, end, segment_bytes)?;
+        let handle = writer::spawn(inner.clone(), rx, end, segment_bytes, policy)?;
         Ok((Buffer { inner, tx }, BufferWriter(handle)))
     }
 
     /// Append one encoded request of `items` spans or log records; returns
-    /// once it is fsynced. Fails fast with [`BufferError::Full`].
+    /// once it is written (and fsynced under [`SyncPolicy::Always`]). Fails fast with [`BufferError::Full`].
     pub async fn append(
         &self,
         kind: Kind,
@@ -185,7 +194,7 @@ impl Buffer {
         }
         {
             let mut st = self.inner.state.lock();
-            let used = self.inner.durable.load(Ordering::Acquire) - st.acked + st.pending;
+            let used = self.inner.end.load(Ordering::Acquire) - st.acked + st.pending;
             if used + size > max {
                 self.inner.metrics.full.inc();
                 return Err(BufferError::Full { used, max });
@@ -213,7 +222,7 @@ impl Buffer {
     /// delete segments wholly below it.
     pub fn ack(&self, offset: u64) -> Result<(), BufferError> {
         let dir = &self.inner.dir;
-        write_ack(dir, offset)?;
+        write_ack(dir, offset, self.inner.policy == SyncPolicy::Always)?;
         let doomed: Vec<u64> = {
             let mut st = self.inner.state.lock();
             st.acked = st.acked.max(offset);
@@ -224,7 +233,7 @@ impl Buffer {
             self.inner.metrics.segments.set(st.segments.len() as i64);
             self.inner.metrics.bytes.set(
                 self.inner
-                    .durable
+                    .end
                     .load(Ordering::Acquire)
                     .saturating_sub(st.acked) as i64,
             );
@@ -248,7 +257,7 @@ impl Buffer {
     /// `(unacknowledged bytes, limit)`.
     pub fn usage(&self) -> (u64, u64) {
         let st = self.inner.state.lock();
-        let used = self.inner.durable.load(Ordering::Acquire) - st.acked + st.pending;
+        let used = self.inner.end.load(Ordering::Acquire) - st.acked + st.pending;
         (used, self.inner.max_bytes)
     }
 
@@ -262,27 +271,31 @@ impl Buffer {
 fn read_ack(dir: &Path) -> Result<u64, BufferError> {
     let path = dir.join("ack");
     match std::fs::read_to_string(&path) {
-        Ok(text) => text.trim().parse::<u64>().map_err(|e| {
-            BufferError::io(
-                &path,
-                std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-            )
-        }),
+        // An unreadable ack (a power loss between the write and its sync
+        // under `SyncPolicy::Interval`) sends everything on disk again:
+        // duplicates, never loss.
+        Ok(text) => Ok(text.trim().parse::<u64>().unwrap_or_else(|e| {
+            tracing::warn!(file = %path.display(), "disk buffer: unreadable ack ({e}); resending everything buffered");
+            0
+        })),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
         Err(e) => Err(BufferError::io(&path, e)),
     }
 }
 
-/// Write `ack` atomically (tmp + fsync + rename). A crash before the rename
-/// keeps the older ack: the data is sent again (duplicates), never lost.
-fn write_ack(dir: &Path, offset: u64) -> Result<(), BufferError> {
+/// Write `ack` atomically (tmp + rename, the tmp fsynced first when `sync`).
+/// A crash before the rename keeps the older ack: the data is sent again
+/// (duplicates), never lost.
+fn write_ack(dir: &Path, offset: u64, sync: bool) -> Result<(), BufferError> {
     let tmp = dir.join("ack.tmp");
     let path = dir.join("ack");
     let write = || -> std::io::Result<()> {
         use std::io::Write;
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(offset.to_string().as_bytes())?;
-        f.sync_data()?;
+        if sync {
+            f.sync_data()?;
+        }
         std::fs::rename(&tmp, &path)
     };
     write().map_err(|e| BufferError::io(&path, e))

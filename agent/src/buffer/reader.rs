@@ -1,6 +1,6 @@
 //! Reading the buffer in order for the exporter.
 //!
-//! A [`Reader`] walks frames from the acknowledged position up to the fsynced
+//! A [`Reader`] walks frames from the acknowledged position up to the written
 //! end and merges consecutive frames of one kind into a [`Batch`]: the
 //! concatenation of encoded `Export*ServiceRequest`s is itself a valid
 //! request (protobuf merges repeated fields), so nothing is decoded. It never
@@ -74,7 +74,7 @@ impl Reader {
         let deadline = tokio::time::Instant::now() + linger;
         let mut batch: Option<Batch> = None;
         loop {
-            while self.pos < self.durable() {
+            while self.pos < self.end() {
                 let Some((kind, items, payload, end)) = self.read_one() else {
                     continue;
                 };
@@ -114,11 +114,11 @@ impl Reader {
         }
     }
 
-    fn durable(&self) -> u64 {
-        self.inner.durable.load(Ordering::Acquire)
+    fn end(&self) -> u64 {
+        self.inner.end.load(Ordering::Acquire)
     }
 
-    /// Wait until there is unread fsynced data. False on cancel or deadline.
+    /// Wait until there is unread written data. False on cancel or deadline.
     async fn wait_for_data(
         &self,
         cancel: &CancellationToken,
@@ -128,7 +128,7 @@ impl Reader {
             let notified = self.inner.grew.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if self.pos < self.durable() {
+            if self.pos < self.end() {
                 return true;
             }
             let sleep = async {
@@ -161,9 +161,9 @@ impl Reader {
                 );
                 return self.skip_segment();
             }
-            let durable = self.durable();
+            let limit = self.end();
             let open = self.open.as_mut()?;
-            match segment::read_frame(&mut open.reader, durable - self.pos) {
+            match segment::read_frame(&mut open.reader, limit - self.pos) {
                 Ok(f) => {
                     let end = self.pos + segment::HEADER + f.payload.len() as u64;
                     open.at = end;
@@ -193,7 +193,7 @@ impl Reader {
             st.segments.iter().copied().find(|&b| b > self.pos)
         };
         self.open = None;
-        self.pos = next.unwrap_or_else(|| self.durable());
+        self.pos = next.unwrap_or_else(|| self.end());
         None
     }
 

@@ -2,8 +2,21 @@ use std::time::Duration;
 
 use super::*;
 
+const POLICIES: [SyncPolicy; 2] = [
+    SyncPolicy::Always,
+    SyncPolicy::Interval(Duration::from_millis(20)),
+];
+
 fn open(dir: &Path, max: u64) -> (Buffer, BufferWriter) {
-    Buffer::open(dir, max, BufferMetrics::for_tests()).unwrap()
+    open_with(dir, max, SyncPolicy::Always)
+}
+
+fn open_with(dir: &Path, max: u64, policy: SyncPolicy) -> (Buffer, BufferWriter) {
+    Buffer::open(dir, max, policy, BufferMetrics::for_tests()).unwrap()
+}
+
+fn fsyncs(b: &Buffer) -> u64 {
+    b.inner.metrics.fsync_seconds.get_sample_count()
 }
 
 async fn batch(r: &mut Reader) -> Batch {
@@ -65,10 +78,16 @@ async fn full_buffer_refuses_until_acked() {
 
 #[tokio::test]
 async fn reopen_resumes_after_the_ack_across_segments_and_repairs_a_torn_tail() {
+    for policy in POLICIES {
+        reopen_resumes(policy).await;
+    }
+}
+
+async fn reopen_resumes(policy: SyncPolicy) {
     let dir = tempfile::tempdir().unwrap();
     // 1 MiB buffer → 128 KiB segments; 40 × 10 KiB spans several.
     {
-        let (b, w) = open(dir.path(), 1 << 20);
+        let (b, w) = open_with(dir.path(), 1 << 20, policy);
         for i in 0..40u8 {
             b.append(Kind::Traces, 1, vec![i; 10_000]).await.unwrap();
         }
@@ -92,7 +111,7 @@ async fn reopen_resumes_after_the_ack_across_segments_and_repairs_a_torn_tail() 
     bytes.extend_from_slice(&[9, 9, 9]);
     std::fs::write(&p, bytes).unwrap();
 
-    let (b, _w) = open(dir.path(), 1 << 20);
+    let (b, _w) = open_with(dir.path(), 1 << 20, policy);
     let mut r = b.reader();
     let mut seen = Vec::new();
     while seen.len() < 30 {
@@ -105,7 +124,7 @@ async fn reopen_resumes_after_the_ack_across_segments_and_repairs_a_torn_tail() 
     assert_eq!(
         seen,
         (10..40).collect::<Vec<u8>>(),
-        "exactly the unacked frames, in order"
+        "exactly the unacked frames, in order ({policy:?})"
     );
     // Acked segments are gone; a new append still works after the repair.
     assert_eq!(segment::list(dir.path()).unwrap().len(), 1);
@@ -128,4 +147,83 @@ async fn concurrent_appends_are_group_committed() {
     }
     let mut r = b.reader();
     assert_eq!(batch(&mut r).await.items, 50);
+}
+
+#[tokio::test]
+async fn always_syncs_before_the_append_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, _w) = open_with(dir.path(), 1 << 20, SyncPolicy::Always);
+    let before = fsyncs(&b);
+    b.append(Kind::Traces, 1, b"x".to_vec()).await.unwrap();
+    assert_eq!(fsyncs(&b), before + 1);
+}
+
+#[tokio::test]
+async fn interval_acks_on_write_and_syncs_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, _w) = open_with(
+        dir.path(),
+        1 << 20,
+        SyncPolicy::Interval(Duration::from_millis(20)),
+    );
+    b.append(Kind::Traces, 1, b"x".to_vec()).await.unwrap();
+    // Readable at once: the exporter does not wait for the sync.
+    let mut r = b.reader();
+    assert_eq!(batch(&mut r).await.payload, b"x");
+    // The syncer makes it durable within a few intervals without another append.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while fsyncs(&b) == 0 {
+        assert!(std::time::Instant::now() < deadline, "no background fsync");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Idle: nothing written since, so nothing more to sync.
+    let synced = fsyncs(&b);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(fsyncs(&b), synced, "an idle buffer is not synced again");
+}
+
+#[tokio::test]
+async fn interval_syncs_the_tail_on_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, w) = open_with(
+        dir.path(),
+        1 << 20,
+        SyncPolicy::Interval(Duration::from_secs(60)),
+    );
+    b.append(Kind::Logs, 1, b"last words".to_vec())
+        .await
+        .unwrap();
+    let metrics = b.inner.metrics.clone();
+    assert_eq!(
+        metrics.fsync_seconds.get_sample_count(),
+        0,
+        "not within 60 s"
+    );
+    drop(b);
+    tokio::task::spawn_blocking(move || w.join()).await.unwrap();
+    assert_eq!(
+        metrics.fsync_seconds.get_sample_count(),
+        1,
+        "synced on shutdown"
+    );
+}
+
+#[tokio::test]
+async fn an_unreadable_ack_resends_everything_buffered() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (b, w) = open(dir.path(), 1 << 20);
+        b.append(Kind::Logs, 1, b"one".to_vec()).await.unwrap();
+        b.append(Kind::Logs, 1, b"two".to_vec()).await.unwrap();
+        let mut r = b.reader();
+        let bt = batch(&mut r).await;
+        b.ack(bt.end).unwrap();
+        drop((r, b));
+        w.join();
+    }
+    // A power loss between the ack's rename and its data reaching the disk.
+    std::fs::write(dir.path().join("ack"), b"").unwrap();
+    let (b, _w) = open(dir.path(), 1 << 20);
+    let mut r = b.reader();
+    assert_eq!(batch(&mut r).await.payload, b"onetwo");
 }

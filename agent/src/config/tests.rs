@@ -30,7 +30,18 @@ fn defaults_match_the_design() {
     assert_eq!(c.collector_otlp, "http://127.0.0.1:4317");
     assert_eq!(c.buffer_max_bytes, 256 << 20);
     assert_eq!(c.batch_timeout, Duration::from_millis(200));
+    assert_eq!(c.buffer_fsync_interval, Duration::from_secs(1));
     assert!(c.heartbeat.is_none());
+}
+
+#[test]
+fn buffer_fsync_interval_zero_means_every_ack() {
+    let c = parse(&["--buffer-fsync-interval", "0s"]).unwrap();
+    assert_eq!(c.buffer_fsync_interval, Duration::ZERO);
+    assert_eq!(
+        key_of(parse(&["--buffer-fsync-interval", "2m"])),
+        "buffer_fsync_interval"
+    );
 }
 
 #[test]

@@ -123,7 +123,7 @@ impl ExportSink for AgentSink {
     async fn export_traces(
         &self,
         mut req: ExportTraceServiceRequest,
-        _raw: Option<&[u8]>,
+        _raw: Option<bytes::Bytes>,
     ) -> Result<Accepted, IngestError> {
         let received = req
             .resource_spans
@@ -142,7 +142,7 @@ impl ExportSink for AgentSink {
     async fn export_logs(
         &self,
         mut req: ExportLogsServiceRequest,
-        _raw: Option<&[u8]>,
+        _raw: Option<bytes::Bytes>,
     ) -> Result<Accepted, IngestError> {
         let received = req
             .resource_logs
