@@ -76,7 +76,7 @@ async fn traces<S: ExportSink>(
         let format = format?;
         let bytes = read_body(&st, Signal::Traces, &headers, body).await?;
         let req: ExportTraceServiceRequest = decode(format, &bytes, "ExportTraceServiceRequest")?;
-        let raw = (format == Format::Protobuf).then_some(&bytes[..]);
+        let raw = (format == Format::Protobuf).then(|| bytes.clone());
         st.ingestor.export_traces(req, raw).await
     }
     .await;
@@ -101,7 +101,7 @@ async fn logs<S: ExportSink>(
         let format = format?;
         let bytes = read_body(&st, Signal::Logs, &headers, body).await?;
         let req: ExportLogsServiceRequest = decode(format, &bytes, "ExportLogsServiceRequest")?;
-        let raw = (format == Format::Protobuf).then_some(&bytes[..]);
+        let raw = (format == Format::Protobuf).then(|| bytes.clone());
         st.ingestor.export_logs(req, raw).await
     }
     .await;
@@ -163,7 +163,7 @@ async fn read_body<S: ExportSink>(
     signal: Signal,
     headers: &HeaderMap,
     body: Body,
-) -> Result<Vec<u8>, IngestError> {
+) -> Result<Bytes, IngestError> {
     let max = st.max_request_bytes;
     let too_large = || {
         IngestError::TooLarge(format!(
@@ -198,8 +198,8 @@ async fn read_body<S: ExportSink>(
         .trim()
         .to_ascii_lowercase();
     match encoding.as_str() {
-        "identity" | "" => Ok(bytes.to_vec()),
-        "gzip" | "x-gzip" => inflate(&bytes, max),
+        "identity" | "" => Ok(bytes),
+        "gzip" | "x-gzip" => inflate(&bytes, max).map(Bytes::from),
         other => Err(IngestError::UnsupportedMediaType(format!(
             "unsupported Content-Encoding '{other}': use gzip or none"
         ))),

@@ -14,6 +14,7 @@ pub mod validate;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
@@ -107,14 +108,14 @@ pub trait ExportSink: Clone + Send + Sync + 'static {
     fn export_traces(
         &self,
         req: ExportTraceServiceRequest,
-        raw: Option<&[u8]>,
+        raw: Option<Bytes>,
     ) -> impl Future<Output = Result<Accepted, IngestError>> + Send;
 
     /// Validate and store a log export.
     fn export_logs(
         &self,
         req: ExportLogsServiceRequest,
-        raw: Option<&[u8]>,
+        raw: Option<Bytes>,
     ) -> impl Future<Output = Result<Accepted, IngestError>> + Send;
 
     /// Observe a finished request (metrics).

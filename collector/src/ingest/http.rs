@@ -8,6 +8,7 @@
 use std::time::Instant;
 
 use axum::Router;
+use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use skein_otlp::ExportSink;
@@ -25,7 +26,7 @@ impl ExportSink for Ingestor {
     fn export_traces(
         &self,
         req: ExportTraceServiceRequest,
-        raw: Option<&[u8]>,
+        raw: Option<Bytes>,
     ) -> impl std::future::Future<Output = Result<Accepted, IngestError>> + Send {
         Ingestor::export_traces(self, req, raw)
     }
@@ -33,7 +34,7 @@ impl ExportSink for Ingestor {
     fn export_logs(
         &self,
         req: ExportLogsServiceRequest,
-        raw: Option<&[u8]>,
+        raw: Option<Bytes>,
     ) -> impl std::future::Future<Output = Result<Accepted, IngestError>> + Send {
         Ingestor::export_logs(self, req, raw)
     }

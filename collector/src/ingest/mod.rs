@@ -17,6 +17,7 @@ mod fuzz;
 
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
@@ -69,7 +70,7 @@ impl Ingestor {
     pub async fn export_traces(
         &self,
         mut req: ExportTraceServiceRequest,
-        raw: Option<&[u8]>,
+        raw: Option<Bytes>,
     ) -> Result<Accepted, IngestError> {
         let received: usize = req
             .resource_spans
@@ -99,7 +100,7 @@ impl Ingestor {
     pub async fn export_logs(
         &self,
         mut req: ExportLogsServiceRequest,
-        raw: Option<&[u8]>,
+        raw: Option<Bytes>,
     ) -> Result<Accepted, IngestError> {
         let received: usize = req
             .resource_logs
@@ -131,7 +132,7 @@ impl Ingestor {
         kind: RecordKind,
         received: u64,
         rejections: Rejections,
-        payload: Vec<u8>,
+        payload: Bytes,
     ) -> Result<Accepted, IngestError> {
         let label = signal.as_label();
         self.metrics
@@ -195,10 +196,12 @@ impl Ingestor {
     }
 }
 
-fn payload<M: Message>(req: &M, raw: Option<&[u8]>, rejections: &Rejections) -> Vec<u8> {
+/// What goes into the WAL: the request's own bytes when nothing was rejected
+/// (no copy), else the request re-encoded without the rejected items.
+fn payload<M: Message>(req: &M, raw: Option<Bytes>, rejections: &Rejections) -> Bytes {
     match raw {
-        Some(raw) if rejections.rejected() == 0 => raw.to_vec(),
-        _ => req.encode_to_vec(),
+        Some(raw) if rejections.rejected() == 0 => raw,
+        _ => Bytes::from(req.encode_to_vec()),
     }
 }
 

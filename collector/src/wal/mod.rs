@@ -39,6 +39,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use parking_lot::{Condvar, Mutex};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -351,7 +352,12 @@ impl Wal {
 
     /// Append a record; resolves once it is written and fsynced together with
     /// the rest of its group. Returns the record's end LSN.
-    pub async fn append(&self, kind: RecordKind, payload: Vec<u8>) -> Result<Lsn, WalError> {
+    pub async fn append(
+        &self,
+        kind: RecordKind,
+        payload: impl Into<Bytes>,
+    ) -> Result<Lsn, WalError> {
+        let payload: Bytes = payload.into();
         let shared = &self.inner.shared;
         let m = &shared.metrics;
         if shared.is_closed() {

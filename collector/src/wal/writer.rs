@@ -13,6 +13,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use super::segment::{self, SegmentInfo};
@@ -24,7 +25,7 @@ const GROUP_RECORDS: usize = 1024;
 
 pub struct Append {
     pub kind: RecordKind,
-    pub payload: Vec<u8>,
+    pub payload: Bytes,
     pub reply: oneshot::Sender<Result<Lsn, WalError>>,
 }
 
