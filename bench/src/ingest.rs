@@ -71,6 +71,14 @@ pub struct Args {
     /// Seed for data and ids (random when omitted).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// The collector's HTTP address (`http://HOST:PORT`): follow its
+    /// `skein_index_documents_total` to report the indexed rate over the same
+    /// window and how long indexing needs to catch up after the load.
+    #[arg(long)]
+    pub http: Option<String>,
+    /// The collector's pid, to report its peak resident memory (VmHWM).
+    #[arg(long)]
+    pub pid: Option<u32>,
 }
 
 /// When a load run ends.
@@ -161,6 +169,11 @@ impl Tally {
 /// The merged outcome of a load run.
 pub struct LoadResult {
     pub tally: Tally,
+    /// Items acknowledged over the whole run, warm-up included.
+    pub acked_total: u64,
+    /// When the measurement window started and ended.
+    pub window_start: Instant,
+    pub window_end: Instant,
     /// Length of the measurement window.
     pub window: Duration,
     /// CPU cores this process used on average over the whole run.
@@ -283,6 +296,9 @@ pub async fn run_load(plan: LoadPlan) -> Result<LoadResult> {
     let cpu = report::process_cpu_time().saturating_sub(cpu_start);
     Ok(LoadResult {
         tally,
+        acked_total: shared.acked.load(Ordering::Relaxed),
+        window_start: measure_from,
+        window_end: measure_from + window,
         window,
         cpu_cores: cpu.as_secs_f64() / end.duration_since(start).as_secs_f64().max(1e-9),
     })
@@ -424,9 +440,52 @@ pub struct IngestReport {
     pub partial_success_requests: u64,
     pub rejected_items: u64,
     pub first_rejection: Option<String>,
+    /// With `--http`: what the collector indexed.
+    pub indexing: Option<Indexing>,
+    /// With `--pid`: the collector's peak resident memory.
+    pub collector_peak_rss_mb: Option<f64>,
     /// CPU the load generator itself used, in cores.
     pub bench_cpu_cores: f64,
     pub machine: Machine,
+}
+
+/// The collector's indexing, followed through its `/metrics`.
+#[derive(Debug, Serialize)]
+pub struct Indexing {
+    /// Documents indexed per second during the measurement window.
+    pub window_items_per_s: f64,
+    /// Every acknowledged item indexed this long after the load stopped.
+    pub caught_up_after_s: f64,
+    /// All acknowledged items / (load start → all indexed).
+    pub end_to_end_items_per_s: f64,
+}
+
+/// `(when, documents indexed)` samples taken every 250 ms during the load.
+type Samples = Arc<Mutex<Vec<(Instant, f64)>>>;
+
+async fn sample_documents(client: reqwest::Client, base: String, label: String, into: Samples) {
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tick.tick().await;
+        if let Ok(v) = crate::scrape::fetch(&client, &base, DOCUMENTS, &label).await {
+            into.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((Instant::now(), v));
+        }
+    }
+}
+
+const DOCUMENTS: &str = "skein_index_documents_total";
+
+/// The sampled document count at `t`, linearly interpolated.
+fn documents_at(samples: &[(Instant, f64)], t: Instant) -> Option<f64> {
+    let after = samples.iter().position(|(at, _)| *at >= t)?;
+    let (t1, v1) = samples[after];
+    let Some(&(t0, v0)) = after.checked_sub(1).and_then(|i| samples.get(i)) else {
+        return Some(v1);
+    };
+    let span = t1.duration_since(t0).as_secs_f64().max(1e-9);
+    Some(v0 + (v1 - v0) * t.duration_since(t0).as_secs_f64() / span)
 }
 
 /// Runs `skein-bench ingest`.
@@ -441,6 +500,23 @@ pub async fn run(args: Args) -> Result<IngestReport> {
     )?;
     let item_bytes = templates.iter().map(|t| t.encoded_len()).sum::<usize>() as f64
         / templates.iter().map(|t| t.items()).sum::<usize>() as f64;
+    let follow = match &args.http {
+        Some(base) => {
+            let client = crate::http::client_builder().build()?;
+            let label = format!("signal=\"{}\"", args.signal.noun());
+            let before = crate::scrape::fetch(&client, base, DOCUMENTS, &label).await?;
+            let samples: Samples = Arc::default();
+            let task = tokio::spawn(sample_documents(
+                client.clone(),
+                base.clone(),
+                label.clone(),
+                samples.clone(),
+            ));
+            Some((client, base.clone(), label, before, samples, task))
+        }
+        None => None,
+    };
+    let load_start = Instant::now();
     let result = run_load(LoadPlan {
         addr: args.otlp_grpc.clone(),
         templates: Arc::new(templates),
@@ -457,6 +533,42 @@ pub async fn run(args: Args) -> Result<IngestReport> {
         give_up_after: Duration::MAX,
     })
     .await?;
+    let load_end = Instant::now();
+    let indexing = match follow {
+        None => None,
+        Some((client, base, label, before, samples, task)) => {
+            // Wait until every acknowledged item is indexed (bounded).
+            let want = before + result.acked_total as f64;
+            let limit = load_end + Duration::from_secs(600);
+            let caught_up = loop {
+                let now = crate::scrape::fetch(&client, &base, DOCUMENTS, &label).await?;
+                if now >= want {
+                    break Instant::now();
+                }
+                ensure!(
+                    Instant::now() < limit,
+                    "indexing did not catch up within 10 minutes ({now} of {want} documents)"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            };
+            task.abort();
+            let samples = samples.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let window_items = match (
+                documents_at(&samples, result.window_start),
+                documents_at(&samples, result.window_end),
+            ) {
+                (Some(a), Some(b)) => b - a,
+                _ => 0.0,
+            };
+            Some(Indexing {
+                window_items_per_s: window_items / result.window.as_secs_f64().max(1e-9),
+                caught_up_after_s: caught_up.duration_since(load_end).as_secs_f64(),
+                end_to_end_items_per_s: result.acked_total as f64
+                    / caught_up.duration_since(load_start).as_secs_f64().max(1e-9),
+            })
+        }
+    };
+    let collector_peak_rss_mb = args.pid.and_then(peak_rss_mb);
     let t = result.tally;
     let secs = result.window.as_secs_f64().max(1e-9);
     let mut errors = t.errors;
@@ -483,6 +595,8 @@ pub async fn run(args: Args) -> Result<IngestReport> {
         partial_success_requests: t.partial_requests,
         rejected_items: t.rejected_items,
         first_rejection: t.first_rejection,
+        indexing,
+        collector_peak_rss_mb,
         bench_cpu_cores: result.cpu_cores,
         machine: Machine::now(),
     })
@@ -530,6 +644,17 @@ impl Report for IngestReport {
                 .map(|m| format!(" ({m})"))
                 .unwrap_or_default()
         );
+        if let Some(ix) = &self.indexing {
+            out += &format!(
+                "  indexed       {} {noun}/s in the window; all acknowledged indexed {:.1} s after the load; end to end {} {noun}/s\n",
+                thousands(ix.window_items_per_s),
+                ix.caught_up_after_s,
+                thousands(ix.end_to_end_items_per_s)
+            );
+        }
+        if let Some(mb) = self.collector_peak_rss_mb {
+            out += &format!("  collector     peak RSS {mb:.0} MB\n");
+        }
         out += &format!(
             "  load gen cpu  {:.2} cores; machine: {}\n",
             self.bench_cpu_cores,
@@ -537,6 +662,14 @@ impl Report for IngestReport {
         );
         out
     }
+}
+
+/// Peak resident memory of `pid` (VmHWM), in MB.
+fn peak_rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1000.0)
 }
 
 #[cfg(test)]
@@ -560,7 +693,21 @@ mod tests {
             templates: 2,
             timeout: Duration::from_secs(5),
             seed: Some(1),
+            http: None,
+            pid: None,
         }
+    }
+
+    #[test]
+    fn documents_are_interpolated_between_samples() {
+        let t0 = Instant::now();
+        let s = |ms: u64, v: f64| (t0 + Duration::from_millis(ms), v);
+        let samples = [s(0, 100.0), s(1000, 200.0), s(2000, 400.0)];
+        let at = |ms: u64| documents_at(&samples, t0 + Duration::from_millis(ms));
+        assert_eq!(at(0), Some(100.0));
+        assert_eq!(at(500), Some(150.0));
+        assert_eq!(at(1500), Some(300.0));
+        assert_eq!(at(2500), None, "after the last sample: unknown");
     }
 
     #[tokio::test]

@@ -27,6 +27,7 @@ mod query;
 mod reference;
 mod registry;
 mod report;
+mod scrape;
 mod tree;
 
 use anyhow::{Context, Result};
