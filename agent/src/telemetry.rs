@@ -69,3 +69,23 @@ pub fn gauge1(
     registry.register(Box::new(g.clone()))?;
     Ok(g)
 }
+
+/// Latency buckets (seconds) of the agent's histograms: 0.2 ms to 1 s.
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+
+/// Register a histogram vector with [`LATENCY_BUCKETS`] on `registry`.
+pub fn histogram(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> Result<prometheus::HistogramVec, prometheus::Error> {
+    let h = prometheus::HistogramVec::new(
+        prometheus::HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()),
+        labels,
+    )?;
+    registry.register(Box::new(h.clone()))?;
+    Ok(h)
+}

@@ -1,8 +1,8 @@
 //! Disk buffer metrics (`skein_agent_buffer_*`).
 
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntGauge, Registry};
+use prometheus::{Histogram, IntCounter, IntGauge, Registry};
 
-use crate::telemetry::gauge1;
+use crate::telemetry::{gauge1, histogram};
 
 /// Gauges and counters of the disk buffer.
 #[derive(Clone)]
@@ -61,19 +61,13 @@ impl BufferMetrics {
                 "skein_agent_buffer_corrupt_frames_total",
                 "Corrupt buffer frames skipped while reading.",
             )?,
-            fsync_seconds: {
-                let h = Histogram::with_opts(
-                    HistogramOpts::new(
-                        "skein_agent_buffer_fsync_seconds",
-                        "Duration of each fdatasync of a disk buffer segment.",
-                    )
-                    .buckets(vec![
-                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-                    ]),
-                )?;
-                registry.register(Box::new(h.clone()))?;
-                h
-            },
+            fsync_seconds: histogram(
+                registry,
+                "skein_agent_buffer_fsync_seconds",
+                "Duration of each fdatasync of a disk buffer segment.",
+                &[],
+            )?
+            .with_label_values(&[] as &[&str]),
             fsync_errors: counter(
                 "skein_agent_buffer_fsync_errors_total",
                 "Failed fdatasyncs of disk buffer segments or their directory.",

@@ -1,8 +1,8 @@
 //! Receiver metrics (`skein_agent_receiver_*`).
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Registry};
+use prometheus::{HistogramVec, IntCounterVec, Registry};
 
-use crate::telemetry::counter;
+use crate::telemetry::{counter, histogram};
 
 /// Counters of the OTLP receivers.
 #[derive(Clone)]
@@ -54,20 +54,12 @@ impl ReceiveMetrics {
                 "Request body bytes received from apps (before decompression).",
                 &["signal", "transport"],
             )?,
-            duration: {
-                let h = HistogramVec::new(
-                    HistogramOpts::new(
-                        "skein_agent_receiver_request_duration_seconds",
-                        "Time to answer an app's export, including the disk buffer fsync.",
-                    )
-                    .buckets(vec![
-                        0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
-                    ]),
-                    &["signal", "transport"],
-                )?;
-                registry.register(Box::new(h.clone()))?;
-                h
-            },
+            duration: histogram(
+                registry,
+                "skein_agent_receiver_request_duration_seconds",
+                "Time to answer an app's export, including the disk buffer write.",
+                &["signal", "transport"],
+            )?,
         })
     }
 }
