@@ -53,6 +53,8 @@ pub enum PipelineError {
     },
     #[error("HTTP client: {0}")]
     Http(String),
+    #[error("starting a pipeline thread: {0}")]
+    Thread(std::io::Error),
 }
 
 /// The agent's three listening sockets, bound before the pipeline runs.
@@ -120,27 +122,35 @@ pub async fn run_with_listeners(
         BufferMetrics::register(&registry)?,
     )?;
 
-    // 2. The exporter draining it to the collector.
-    let client = CollectorClient::new(
-        &config.collector_otlp,
-        config.collector_ca.as_deref(),
-        config.auth_token_file.as_deref(),
-        config.export_timeout,
-    )?;
-    let exporter = Exporter::new(
-        buffer.clone(),
-        client,
-        ExportSettings {
-            batch_size: config.batch_size as u64,
-            batch_timeout: config.batch_timeout,
-            initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(5),
-        },
-        ExportMetrics::register(&registry)?,
-        status.clone(),
-    );
+    // 2. The exporter draining it to the collector, on its own thread: its
+    // CPU bursts (gzip of a whole batch) and blocking buffer reads never
+    // delay an app's export answer on the receivers' runtime.
     let export_stop = CancellationToken::new();
-    let export_task = tokio::spawn(exporter.run(export_stop.clone()));
+    let export_metrics = ExportMetrics::register(&registry)?;
+    let export_task = spawn_dedicated("agent-export", || {
+        let client = CollectorClient::new(
+            &config.collector_otlp,
+            config.collector_ca.as_deref(),
+            config.auth_token_file.as_deref(),
+            config.export_timeout,
+            config.compression,
+        )?;
+        let exporter = Exporter::new(
+            buffer.clone(),
+            client,
+            ExportSettings {
+                batch_size: config.batch_size as u64,
+                batch_timeout: config.batch_timeout,
+                initial_backoff: Duration::from_millis(100),
+                max_backoff: Duration::from_secs(5),
+            },
+            export_metrics,
+            status.clone(),
+        );
+        Ok::<_, PipelineError>(exporter.run(export_stop.clone()))
+    })?;
+    // Any early return below stops the export thread too.
+    let _stop_export_on_return = export_stop.clone().drop_guard();
 
     // 3. Feeders: OTLP receivers and the tailer.
     let enricher = Arc::new(Enricher::new(&host, &instance, |k| std::env::var(k).ok()));
@@ -187,7 +197,14 @@ pub async fn run_with_listeners(
             status.clone(),
         )
         .map_err(state_err)?;
-        tasks.push(tokio::spawn(tailer.run(stop.clone())));
+        // Its own thread too: a poll reads and parses a burst of lines with
+        // blocking file I/O.
+        let done = spawn_dedicated("agent-tail", || {
+            Ok::<_, PipelineError>(tailer.run(stop.clone()))
+        })?;
+        tasks.push(tokio::spawn(async move {
+            let _ = done.await;
+        }));
     }
 
     // 4. Heartbeats.
@@ -262,6 +279,36 @@ pub async fn run_with_listeners(
     drop(buffer);
     let _ = tokio::task::spawn_blocking(move || writer.join()).await;
     Ok(())
+}
+
+/// Run the future `make` returns on a thread of its own with a
+/// single-threaded runtime. `make` runs inside that runtime's context, so
+/// clients it builds spawn their connection tasks there. The receiver
+/// resolves when the future has finished.
+fn spawn_dedicated<F>(
+    name: &str,
+    make: impl FnOnce() -> Result<F, PipelineError>,
+) -> Result<tokio::sync::oneshot::Receiver<()>, PipelineError>
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(PipelineError::Thread)?;
+    let work = {
+        let _inside = runtime.enter();
+        make()?
+    };
+    let (done, finished) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            runtime.block_on(work);
+            let _ = done.send(());
+        })
+        .map_err(PipelineError::Thread)?;
+    Ok(finished)
 }
 
 async fn bind(name: &'static str, addr: SocketAddr) -> Result<TcpListener, PipelineError> {

@@ -144,11 +144,13 @@ async fn start_sink(listener: tokio::net::TcpListener, sink: Sink) {
         .add_service(
             TraceServiceServer::new(sink.clone())
                 .accept_compressed(CompressionEncoding::Gzip)
+                .accept_compressed(CompressionEncoding::Zstd)
                 .max_decoding_message_size(64 << 20),
         )
         .add_service(
             LogsServiceServer::new(sink)
                 .accept_compressed(CompressionEncoding::Gzip)
+                .accept_compressed(CompressionEncoding::Zstd)
                 .max_decoding_message_size(64 << 20),
         );
     tokio::spawn(

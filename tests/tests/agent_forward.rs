@@ -57,9 +57,11 @@ fn process_tags(trace: &Value) -> Vec<(String, String)> {
     out
 }
 
-fn python_app_through_the_agent(protocol: &str) {
+/// `compression`: how the agent exports to the collector.
+fn python_app_through_the_agent(protocol: &str, compression: &str) {
     let collector = Collector::start_fast(&[]);
     let agent = Agent::builder(&collector)
+        .arg(format!("--compression={compression}"))
         .env("K8S_POD_NAME", "checkout-7d9f")
         .env("K8S_NAMESPACE_NAME", "shop")
         .start();
@@ -95,12 +97,12 @@ fn python_app_through_the_agent(protocol: &str) {
 
 #[test]
 fn python_sdk_over_grpc_through_the_agent() {
-    python_app_through_the_agent("grpc");
+    python_app_through_the_agent("grpc", "gzip");
 }
 
 #[test]
-fn python_sdk_over_http_through_the_agent() {
-    python_app_through_the_agent("http");
+fn python_sdk_over_http_through_the_agent_exporting_zstd() {
+    python_app_through_the_agent("http", "zstd");
 }
 
 #[test]

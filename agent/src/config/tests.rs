@@ -31,7 +31,22 @@ fn defaults_match_the_design() {
     assert_eq!(c.buffer_max_bytes, 256 << 20);
     assert_eq!(c.batch_timeout, Duration::from_millis(200));
     assert_eq!(c.buffer_fsync_interval, Duration::from_secs(1));
+    assert_eq!(c.compression, Compression::Gzip);
     assert!(c.heartbeat.is_none());
+}
+
+#[test]
+fn compression_from_flag_env_style_value_and_file() {
+    assert_eq!(
+        parse(&["--compression", "zstd"]).unwrap().compression,
+        Compression::Zstd
+    );
+    assert!(parse(&["--compression", "brotli"]).is_err());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agent.toml");
+    std::fs::write(&path, "compression = \"none\"\n").unwrap();
+    let c = parse(&["--config", path.to_str().unwrap()]).unwrap();
+    assert_eq!(c.compression, Compression::None);
 }
 
 #[test]

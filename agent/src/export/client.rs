@@ -58,12 +58,22 @@ pub struct Ack {
     pub message: String,
 }
 
+/// How exports are compressed on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    Gzip,
+    Zstd,
+    None,
+}
+
 /// One lazily connected HTTP/2 channel to the collector.
 #[derive(Clone)]
 pub struct CollectorClient {
     grpc: Grpc<Channel>,
     token: Option<MetadataValue<tonic::metadata::Ascii>>,
     timeout: Duration,
+    compression: Compression,
 }
 
 impl CollectorClient {
@@ -74,6 +84,7 @@ impl CollectorClient {
         ca: Option<&Path>,
         token_file: Option<&Path>,
         timeout: Duration,
+        compression: Compression,
     ) -> Result<Self, ClientError> {
         let bad = |message: String| ClientError::Url {
             url: url.to_string(),
@@ -110,13 +121,19 @@ impl CollectorClient {
             Some(path) => Some(bearer(path)?),
             None => None,
         };
-        let grpc = Grpc::new(endpoint.connect_lazy())
-            .send_compressed(CompressionEncoding::Gzip)
-            .accept_compressed(CompressionEncoding::Gzip);
+        let mut grpc = Grpc::new(endpoint.connect_lazy())
+            .accept_compressed(CompressionEncoding::Gzip)
+            .accept_compressed(CompressionEncoding::Zstd);
+        match compression {
+            Compression::Gzip => grpc = grpc.send_compressed(CompressionEncoding::Gzip),
+            Compression::Zstd => grpc = grpc.send_compressed(CompressionEncoding::Zstd),
+            Compression::None => {}
+        }
         Ok(CollectorClient {
             grpc,
             token,
             timeout,
+            compression,
         })
     }
 
@@ -143,6 +160,25 @@ impl CollectorClient {
         };
         let resp = match tokio::time::timeout(timeout + Duration::from_secs(1), call).await {
             Ok(Ok(r)) => r.into_inner(),
+            Ok(Err(status))
+                if self.compression == Compression::Zstd && refuses_compression(&status) =>
+            {
+                // An upstream without zstd: every batch would be dropped as
+                // a permanent error. Switch to gzip (every OTLP receiver
+                // takes it) and have this batch retried at once.
+                tracing::warn!(
+                    "the collector does not accept zstd; exporting with gzip from now on: {}",
+                    status.message()
+                );
+                self.compression = Compression::Gzip;
+                self.grpc = self.grpc.clone().send_compressed(CompressionEncoding::Gzip);
+                return Err(ExportFailure {
+                    code: status.code(),
+                    message: format!("switched to gzip: {}", status.message()),
+                    retryable: true,
+                    hint: Some(Duration::ZERO),
+                });
+            }
             Ok(Err(status)) => return Err(classify(&status)),
             Err(_) => {
                 return Err(classify(&Status::deadline_exceeded(
@@ -152,6 +188,12 @@ impl CollectorClient {
         };
         decode_ack(kind, &resp).map_err(|e| classify(&e))
     }
+}
+
+/// A server's answer to a compression it does not support (gRPC says
+/// UNIMPLEMENTED for it; tonic's text names the encoding).
+fn refuses_compression(status: &Status) -> bool {
+    status.code() == Code::Unimplemented && status.message().contains("compressed with")
 }
 
 fn bearer(path: &Path) -> Result<MetadataValue<tonic::metadata::Ascii>, ClientError> {
@@ -312,5 +354,51 @@ mod tests {
 
         assert!(!classify(&Status::invalid_argument("bad")).retryable);
         assert!(classify(&Status::unauthenticated("token")).retryable);
+    }
+
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+        TraceService, TraceServiceServer,
+    };
+    use opentelemetry_proto::tonic::collector::trace::v1::{
+        ExportTraceServiceRequest, ExportTraceServiceResponse,
+    };
+
+    #[derive(Clone)]
+    struct GzipOnly;
+
+    #[tonic::async_trait]
+    impl TraceService for GzipOnly {
+        async fn export(
+            &self,
+            _: Request<ExportTraceServiceRequest>,
+        ) -> Result<tonic::Response<ExportTraceServiceResponse>, Status> {
+            Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+        }
+    }
+
+    #[tokio::test]
+    async fn zstd_falls_back_to_gzip_when_the_upstream_refuses_it() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tonic::transport::Server::builder()
+            .add_service(
+                TraceServiceServer::new(GzipOnly).accept_compressed(CompressionEncoding::Gzip),
+            )
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener));
+        tokio::spawn(server);
+        let mut client = CollectorClient::new(
+            &format!("http://{addr}"),
+            None,
+            None,
+            Duration::from_secs(5),
+            Compression::Zstd,
+        )
+        .unwrap();
+        let body = Bytes::new();
+        let first = client.export(Kind::Traces, body.clone()).await.unwrap_err();
+        assert!(first.retryable, "the batch is kept: {first:?}");
+        assert_eq!(first.hint, Some(Duration::ZERO));
+        assert_eq!(client.compression, Compression::Gzip);
+        client.export(Kind::Traces, body).await.unwrap();
     }
 }
