@@ -442,8 +442,11 @@ pub struct IngestReport {
     pub first_rejection: Option<String>,
     /// With `--http`: what the collector indexed.
     pub indexing: Option<Indexing>,
-    /// With `--pid`: the collector's peak resident memory.
+    /// With `--pid`: the collector's peak resident memory (VmHWM), and the
+    /// peak of its anonymous part sampled every 250 ms (the rest is file
+    /// pages: tantivy's memory-mapped segments, reclaimable page cache).
     pub collector_peak_rss_mb: Option<f64>,
+    pub collector_peak_anon_mb: Option<f64>,
     /// CPU the load generator itself used, in cores.
     pub bench_cpu_cores: f64,
     pub machine: Machine,
@@ -516,6 +519,20 @@ pub async fn run(args: Args) -> Result<IngestReport> {
         }
         None => None,
     };
+    let anon_peak = Arc::new(Mutex::new(0.0f64));
+    let anon_task = args.pid.map(|pid| {
+        let peak = anon_peak.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(250));
+            loop {
+                tick.tick().await;
+                if let Some(mb) = status_mb(pid, "RssAnon:") {
+                    let mut p = peak.lock().unwrap_or_else(|e| e.into_inner());
+                    *p = p.max(mb);
+                }
+            }
+        })
+    });
     let load_start = Instant::now();
     let result = run_load(LoadPlan {
         addr: args.otlp_grpc.clone(),
@@ -568,7 +585,11 @@ pub async fn run(args: Args) -> Result<IngestReport> {
             })
         }
     };
-    let collector_peak_rss_mb = args.pid.and_then(peak_rss_mb);
+    let collector_peak_rss_mb = args.pid.and_then(|pid| status_mb(pid, "VmHWM:"));
+    let collector_peak_anon_mb = anon_task.map(|t| {
+        t.abort();
+        *anon_peak.lock().unwrap_or_else(|e| e.into_inner())
+    });
     let t = result.tally;
     let secs = result.window.as_secs_f64().max(1e-9);
     let mut errors = t.errors;
@@ -597,6 +618,7 @@ pub async fn run(args: Args) -> Result<IngestReport> {
         first_rejection: t.first_rejection,
         indexing,
         collector_peak_rss_mb,
+        collector_peak_anon_mb,
         bench_cpu_cores: result.cpu_cores,
         machine: Machine::now(),
     })
@@ -652,8 +674,10 @@ impl Report for IngestReport {
                 thousands(ix.end_to_end_items_per_s)
             );
         }
-        if let Some(mb) = self.collector_peak_rss_mb {
-            out += &format!("  collector     peak RSS {mb:.0} MB\n");
+        if let (Some(mb), Some(anon)) = (self.collector_peak_rss_mb, self.collector_peak_anon_mb) {
+            out += &format!(
+                "  collector     peak RSS {mb:.0} MB, of it anonymous at most {anon:.0} MB (the rest: mapped index files)\n"
+            );
         }
         out += &format!(
             "  load gen cpu  {:.2} cores; machine: {}\n",
@@ -664,10 +688,10 @@ impl Report for IngestReport {
     }
 }
 
-/// Peak resident memory of `pid` (VmHWM), in MB.
-fn peak_rss_mb(pid: u32) -> Option<f64> {
+/// A `/proc/<pid>/status` memory line (`VmHWM:`, `RssAnon:`…), in MB.
+fn status_mb(pid: u32, key: &str) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1000.0)
 }
