@@ -323,7 +323,7 @@ async fn bind(name: &'static str, addr: SocketAddr) -> Result<TcpListener, Pipel
 }
 
 async fn serve_http(listener: TcpListener, router: axum::Router, stop: CancellationToken) {
-    if let Err(e) = axum::serve(listener, router)
+    if let Err(e) = axum::serve(skein_otlp::net::http_listener(listener), router)
         .with_graceful_shutdown(stop.cancelled_owned())
         .await
     {
@@ -333,7 +333,7 @@ async fn serve_http(listener: TcpListener, router: axum::Router, stop: Cancellat
 
 async fn serve_grpc(listener: TcpListener, sink: AgentSink, max: usize, stop: CancellationToken) {
     let grpc = skein_otlp::grpc::OtlpGrpc::new(sink);
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let incoming = skein_otlp::net::grpc_incoming(listener);
     let result = tonic::transport::Server::builder()
         .layer(tower::util::MapResponseLayer::new(
             skein_otlp::grpc::normalize_status,

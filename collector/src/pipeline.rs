@@ -446,7 +446,7 @@ async fn serve_grpc(
             grpc.logs_server(max_request_bytes),
             interceptor,
         ));
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let incoming = skein_otlp::net::grpc_incoming(listener);
     if let Err(e) = router
         .serve_with_incoming_shutdown(incoming, cancel.cancelled_owned())
         .await

@@ -96,7 +96,7 @@ pub async fn serve_http(
 ) {
     match tls {
         None => {
-            if let Err(e) = axum::serve(listener, router)
+            if let Err(e) = axum::serve(skein_otlp::net::http_listener(listener), router)
                 .with_graceful_shutdown(cancel.cancelled_owned())
                 .await
             {

@@ -9,6 +9,7 @@
 
 pub mod grpc;
 pub mod http;
+pub mod net;
 pub mod validate;
 
 use std::future::Future;

@@ -63,10 +63,42 @@ pub struct RegistryEvent {
 pub trait LivenessSource: Send + Sync + 'static {
     /// Every known instance (alive, expired within retention, deregistered).
     fn instances(&self) -> Vec<InstanceView>;
+    /// What each liveness evaluation reads. Sources with many instances
+    /// override it to count the alive ones without copying them.
+    fn summary(&self) -> LivenessSummary {
+        LivenessSummary::from_instances(self.instances())
+    }
     /// A stream of membership events; the engine re-evaluates the liveness
     /// rules as soon as one arrives instead of waiting for its next tick.
     /// `None` when the source has no event stream (polling only).
     fn subscribe(&self) -> Option<tokio::sync::broadcast::Receiver<RegistryEvent>>;
+}
+
+/// The liveness rules' input: alive instances counted per service, every
+/// other known instance (expired, deregistered) in full.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LivenessSummary {
+    pub alive_per_service: BTreeMap<String, usize>,
+    pub not_alive: Vec<InstanceView>,
+}
+
+impl LivenessSummary {
+    pub fn from_instances(all: Vec<InstanceView>) -> Self {
+        let mut s = LivenessSummary::default();
+        for i in all {
+            if i.state == InstanceState::Alive {
+                *s.alive_per_service.entry(i.service).or_default() += 1;
+            } else {
+                s.not_alive.push(i);
+            }
+        }
+        s
+    }
+
+    /// Alive instances over all services.
+    pub fn alive(&self) -> usize {
+        self.alive_per_service.values().sum()
+    }
 }
 
 /// One caller of a service in the dependency graph.

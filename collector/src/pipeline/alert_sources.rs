@@ -10,8 +10,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::alerts::source::{
-    Caller, CallersSource, InstanceState, InstanceView, LivenessSource, RegistryEvent,
-    RegistryEventKind,
+    Caller, CallersSource, InstanceState, InstanceView, LivenessSource, LivenessSummary,
+    RegistryEvent, RegistryEventKind,
 };
 use crate::derive::Derived;
 use crate::registry::{self, Registry};
@@ -92,6 +92,18 @@ fn view(v: registry::InstanceView) -> InstanceView {
 impl LivenessSource for RegistryLiveness {
     fn instances(&self) -> Vec<InstanceView> {
         self.registry.snapshot().into_iter().map(view).collect()
+    }
+
+    fn summary(&self) -> LivenessSummary {
+        let (alive, others) = self.registry.liveness_summary();
+        LivenessSummary {
+            alive_per_service: alive
+                .into_iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(s, n)| (s.to_string(), n))
+                .collect(),
+            not_alive: others.into_iter().map(view).collect(),
+        }
     }
 
     fn subscribe(&self) -> Option<broadcast::Receiver<RegistryEvent>> {

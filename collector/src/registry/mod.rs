@@ -468,6 +468,18 @@ impl Registry {
         views
     }
 
+    /// Alive instances counted per service, and every other instance in
+    /// full (see [`State::liveness_summary`]); for the alert engine, which
+    /// evaluates this every second and on every membership change.
+    pub fn liveness_summary(&self) -> (Vec<(Arc<str>, usize)>, Vec<InstanceView>) {
+        let (alive, mut others) = {
+            let g = self.inner.locked.lock();
+            g.state.liveness_summary(self.inner.clock.now_ms())
+        };
+        self.join_traffic(&mut others);
+        (alive, others)
+    }
+
     fn join_traffic(&self, views: &mut [InstanceView]) {
         self.inner.traffic.with(|seen| {
             for v in views.iter_mut() {

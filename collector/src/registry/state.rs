@@ -532,6 +532,26 @@ impl State {
         out
     }
 
+    /// Alive instances counted per service, and views of every other one:
+    /// what liveness evaluation needs, without copying the alive ones (one
+    /// pass under the registry lock, no allocation per alive instance).
+    pub fn liveness_summary(&self, now: u64) -> (Vec<(Arc<str>, usize)>, Vec<InstanceView>) {
+        let mut alive = Vec::with_capacity(self.services.len());
+        let mut others = Vec::new();
+        for (service, map) in &self.services {
+            let mut n = 0;
+            for &slot in map.values() {
+                match self.inst(slot) {
+                    Some(i) if i.state == InstanceState::Alive => n += 1,
+                    Some(i) => others.push(view(i, now)),
+                    None => {}
+                }
+            }
+            alive.push((service.clone(), n));
+        }
+        (alive, others)
+    }
+
     /// Instances as they were at `revision` (renewal fields are current:
     /// renewals are not revisions). Purged instances are not reconstructed.
     pub fn list_at(&self, revision: u64, now: u64) -> Result<Vec<InstanceView>, Compacted> {

@@ -390,3 +390,46 @@ async fn dead_instances_are_purged_after_retention() {
     let r = open(dir.path(), &clock);
     assert!(r.get("checkout", "a").is_none());
 }
+
+#[tokio::test]
+async fn liveness_summary_counts_alive_and_lists_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let r = open(dir.path(), &clock);
+    for (i, name) in ["a", "b", "c"].iter().enumerate() {
+        r.heartbeat(hb(name, 1, if i == 0 { 1000 } else { 60_000 }))
+            .await
+            .unwrap();
+    }
+    let mut other = hb("x", 1, 60_000);
+    other.service = "payments".into();
+    r.heartbeat(other).await.unwrap();
+    r.deregister("checkout", "c", Some("drained"))
+        .await
+        .unwrap();
+    clock.advance_ms(1000);
+    r.tick();
+    let (alive, others) = r.liveness_summary();
+    let mut alive: Vec<(String, usize)> =
+        alive.into_iter().map(|(s, n)| (s.to_string(), n)).collect();
+    alive.sort();
+    assert_eq!(alive, vec![("checkout".into(), 1), ("payments".into(), 1)]);
+    let mut rest: Vec<(String, InstanceState)> =
+        others.into_iter().map(|v| (v.instance, v.state)).collect();
+    rest.sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(
+        rest,
+        vec![
+            ("a".into(), InstanceState::Expired),
+            ("c".into(), InstanceState::Deregistered)
+        ]
+    );
+    // The same as counting the full snapshot.
+    let full = r.snapshot();
+    assert_eq!(
+        full.iter()
+            .filter(|v| v.state == InstanceState::Alive)
+            .count(),
+        2
+    );
+}

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::state::Sample;
 use crate::alerts::clock::rfc3339;
 use crate::alerts::labels::Labels;
-use crate::alerts::source::{InstanceState, InstanceView};
+use crate::alerts::source::{InstanceState, InstanceView, LivenessSummary};
 
 pub const INSTANCE_ALERT: &str = "InstanceStoppedRenewing";
 pub const MASS_ALERT: &str = "RegistryMassExpiry";
@@ -72,16 +72,14 @@ impl Liveness {
         &mut self,
         now_ms: u64,
         cfg: &MassExpiryConfig,
-        instances: &[InstanceView],
+        summary: &LivenessSummary,
     ) -> LivenessOutput {
-        let expired: Vec<&InstanceView> = instances
+        let expired: Vec<&InstanceView> = summary
+            .not_alive
             .iter()
             .filter(|i| i.state == InstanceState::Expired)
             .collect();
-        let alive = instances
-            .iter()
-            .filter(|i| i.state == InstanceState::Alive)
-            .count();
+        let alive = summary.alive();
         let since = now_ms.saturating_sub(cfg.window_ms);
         let recent: Vec<&InstanceView> = expired
             .iter()
@@ -245,6 +243,10 @@ pub fn instance_sample(
 
 #[cfg(test)]
 mod tests {
+    fn sum(v: &[InstanceView]) -> LivenessSummary {
+        LivenessSummary::from_instances(v.to_vec())
+    }
+
     use super::*;
 
     fn inst(n: usize, state: InstanceState, expired_at: Option<u64>, host: &str) -> InstanceView {
@@ -290,7 +292,7 @@ mod tests {
     #[test]
     fn a_few_expiries_alert_individually() {
         let mut l = Liveness::default();
-        let out = l.evaluate(10_000, &cfg(), &fleet(2, 9_000));
+        let out = l.evaluate(10_000, &cfg(), &sum(&fleet(2, 9_000)));
         assert_eq!(out.expired.len(), 2);
         assert!(out.mass.is_none() && out.held.is_empty());
     }
@@ -298,7 +300,7 @@ mod tests {
     #[test]
     fn mass_expiry_holds_then_releases() {
         let mut l = Liveness::default();
-        let out = l.evaluate(10_000, &cfg(), &fleet(20, 9_500));
+        let out = l.evaluate(10_000, &cfg(), &sum(&fleet(20, 9_500)));
         assert!(out.expired.is_empty(), "all 20 held");
         assert_eq!(out.held.len(), 20);
         let mass = out.mass.expect("mass alert");
@@ -312,7 +314,7 @@ mod tests {
         // One more expires later, during the hold: held too.
         let mut f = fleet(20, 9_500);
         f[25] = inst(25, InstanceState::Expired, Some(100_000), "h2");
-        let out = l.evaluate(100_000, &cfg(), &f);
+        let out = l.evaluate(100_000, &cfg(), &sum(&f));
         assert_eq!(out.held.len(), 21);
         assert_eq!(out.mass.as_ref().map(|m| m.value), Some(21.0));
         assert_eq!(
@@ -321,7 +323,7 @@ mod tests {
         );
 
         // Past the hold, the condition persists: individual alerts are released.
-        let out = l.evaluate(310_000, &cfg(), &f);
+        let out = l.evaluate(310_000, &cfg(), &sum(&f));
         assert!(out.held.is_empty());
         assert_eq!(out.expired.len(), 21);
         assert!(
@@ -330,7 +332,7 @@ mod tests {
         );
 
         // Everyone back: the episode ends.
-        let out = l.evaluate(320_000, &cfg(), &fleet(0, 0));
+        let out = l.evaluate(320_000, &cfg(), &sum(&fleet(0, 0)));
         assert!(out.mass.is_none() && out.expired.is_empty());
     }
 

@@ -20,7 +20,7 @@ use self::liveness::{
 use self::state::{Alert, Change, RuleState, Sample, Timing};
 use super::labels::Labels;
 use super::rules::{Rule, RuleKind, RuleSet};
-use super::source::{CallersSource, InstanceState, InstanceView, LivenessSource};
+use super::source::{CallersSource, InstanceView, LivenessSource, LivenessSummary};
 use crate::query::{LogStore, TraceStore};
 
 /// The built-in group of the liveness rules.
@@ -190,8 +190,8 @@ impl Engine {
 
     fn evaluate_liveness(&mut self, now_ms: u64) -> Vec<Change> {
         let interval_ms = self.cfg.liveness_interval_ms;
-        let instances = self.deps.liveness.instances();
-        let out = self.liveness.evaluate(now_ms, &self.cfg.mass, &instances);
+        let summary = self.deps.liveness.summary();
+        let out = self.liveness.evaluate(now_ms, &self.cfg.mass, &summary);
         let overrides = self.rules.instance_down_overrides();
 
         let expired_keys: BTreeSet<&String> = out.expired.iter().map(|(k, _)| k).collect();
@@ -330,7 +330,7 @@ impl Engine {
             return Vec::new();
         };
         let interval_ms = g.interval.as_millis() as u64;
-        let mut instances: Option<Vec<InstanceView>> = None;
+        let mut instances: Option<LivenessSummary> = None;
         let mut changes = Vec::new();
         let mut failure = None;
         for rule in &g.rules {
@@ -366,7 +366,7 @@ impl Engine {
         &self,
         rule: &Rule,
         now_ms: u64,
-        instances: &mut Option<Vec<InstanceView>>,
+        instances: &mut Option<LivenessSummary>,
     ) -> Result<Vec<Sample>, crate::query::QueryError> {
         let window_ns = |w: std::time::Duration| {
             let end = now_ms * 1_000_000;
@@ -376,11 +376,8 @@ impl Engine {
         let (value, extra): (Option<f64>, Vec<(&str, String)>) = match &rule.kind {
             RuleKind::InstanceDown => (None, vec![]),
             RuleKind::TooFewInstances { min } => {
-                let all = instances.get_or_insert_with(|| self.deps.liveness.instances());
-                let alive = all
-                    .iter()
-                    .filter(|i| i.service == service && i.state == InstanceState::Alive)
-                    .count() as f64;
+                let summary = instances.get_or_insert_with(|| self.deps.liveness.summary());
+                let alive = summary.alive_per_service.get(service).copied().unwrap_or(0) as f64;
                 ((alive < *min as f64).then_some(alive), vec![])
             }
             RuleKind::ErrorRate {
