@@ -447,6 +447,11 @@ pub struct IngestReport {
     /// pages: tantivy's memory-mapped segments, reclaimable page cache).
     pub collector_peak_rss_mb: Option<f64>,
     pub collector_peak_anon_mb: Option<f64>,
+    /// With `--pid`: the collector's CPU from the start of the load until
+    /// everything was indexed (with `--http`) or the load ended, in cores,
+    /// and per acknowledged item.
+    pub collector_cpu_cores: Option<f64>,
+    pub collector_cpu_us_per_item: Option<f64>,
     /// CPU the load generator itself used, in cores.
     pub bench_cpu_cores: f64,
     pub machine: Machine,
@@ -533,6 +538,7 @@ pub async fn run(args: Args) -> Result<IngestReport> {
             }
         })
     });
+    let cpu_before = args.pid.and_then(report::pid_cpu_time);
     let load_start = Instant::now();
     let result = run_load(LoadPlan {
         addr: args.otlp_grpc.clone(),
@@ -585,6 +591,14 @@ pub async fn run(args: Args) -> Result<IngestReport> {
             })
         }
     };
+    let cpu_used = match (cpu_before, args.pid.and_then(report::pid_cpu_time)) {
+        (Some(a), Some(b)) => Some((b.saturating_sub(a), load_start.elapsed())),
+        _ => None,
+    };
+    let collector_cpu_cores =
+        cpu_used.map(|(cpu, wall)| cpu.as_secs_f64() / wall.as_secs_f64().max(1e-9));
+    let collector_cpu_us_per_item =
+        cpu_used.map(|(cpu, _)| cpu.as_secs_f64() * 1e6 / (result.acked_total.max(1)) as f64);
     let collector_peak_rss_mb = args.pid.and_then(|pid| status_mb(pid, "VmHWM:"));
     let collector_peak_anon_mb = anon_task.map(|t| {
         t.abort();
@@ -619,6 +633,8 @@ pub async fn run(args: Args) -> Result<IngestReport> {
         indexing,
         collector_peak_rss_mb,
         collector_peak_anon_mb,
+        collector_cpu_cores,
+        collector_cpu_us_per_item,
         bench_cpu_cores: result.cpu_cores,
         machine: Machine::now(),
     })
@@ -677,6 +693,13 @@ impl Report for IngestReport {
         if let (Some(mb), Some(anon)) = (self.collector_peak_rss_mb, self.collector_peak_anon_mb) {
             out += &format!(
                 "  collector     peak RSS {mb:.0} MB, of it anonymous at most {anon:.0} MB (the rest: mapped index files)\n"
+            );
+        }
+        if let (Some(cores), Some(us)) = (self.collector_cpu_cores, self.collector_cpu_us_per_item)
+        {
+            out += &format!(
+                "  collector cpu {cores:.2} cores until indexed = {us:.2} µs per {}\n",
+                noun.trim_end_matches('s')
             );
         }
         out += &format!(

@@ -128,6 +128,19 @@ pub fn process_cpu_time() -> Duration {
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
+/// CPU time (user + system) another process has used so far, from
+/// `/proc/<pid>/stat`.
+pub fn pid_cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // After the comm field: state is f[0]; utime f[11], stime f[12].
+    let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Some(Duration::from_secs_f64(ticks / hz))
+}
+
 /// `1234567.8` → `1,234,568`.
 pub fn thousands(v: f64) -> String {
     let digits = format!("{:.0}", v.max(0.0));

@@ -96,12 +96,12 @@ impl LivenessSource for RegistryLiveness {
 
     fn summary(&self) -> LivenessSummary {
         let (alive, others) = self.registry.liveness_summary();
+        let mut alive_per_service = std::collections::BTreeMap::new();
+        for (service, n) in alive {
+            *alive_per_service.entry(service.to_string()).or_insert(0) += n;
+        }
         LivenessSummary {
-            alive_per_service: alive
-                .into_iter()
-                .filter(|(_, n)| *n > 0)
-                .map(|(s, n)| (s.to_string(), n))
-                .collect(),
+            alive_per_service,
             not_alive: others.into_iter().map(view).collect(),
         }
     }

@@ -533,23 +533,26 @@ impl State {
     }
 
     /// Alive instances counted per service, and views of every other one:
-    /// what liveness evaluation needs, without copying the alive ones (one
-    /// pass under the registry lock, no allocation per alive instance).
+    /// what liveness evaluation needs, without copying the alive ones. One
+    /// sequential pass over the slab under the registry lock, no allocation
+    /// per alive instance; services are interned, so they are counted by
+    /// pointer (a service may appear twice if it was purged and came back
+    /// during the pass's lifetime: callers add the counts up).
     pub fn liveness_summary(&self, now: u64) -> (Vec<(Arc<str>, usize)>, Vec<InstanceView>) {
-        let mut alive = Vec::with_capacity(self.services.len());
+        let mut alive: HashMap<*const u8, (Arc<str>, usize)> =
+            HashMap::with_capacity(self.services.len());
         let mut others = Vec::new();
-        for (service, map) in &self.services {
-            let mut n = 0;
-            for &slot in map.values() {
-                match self.inst(slot) {
-                    Some(i) if i.state == InstanceState::Alive => n += 1,
-                    Some(i) => others.push(view(i, now)),
-                    None => {}
-                }
+        for i in self.slots.iter().filter_map(|s| s.inst.as_ref()) {
+            if i.state == InstanceState::Alive {
+                alive
+                    .entry(Arc::as_ptr(&i.service).cast::<u8>())
+                    .or_insert_with(|| (i.service.clone(), 0))
+                    .1 += 1;
+            } else {
+                others.push(view(i, now));
             }
-            alive.push((service.clone(), n));
         }
-        (alive, others)
+        (alive.into_values().collect(), others)
     }
 
     /// Instances as they were at `revision` (renewal fields are current:
