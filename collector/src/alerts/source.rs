@@ -61,13 +61,10 @@ pub struct RegistryEvent {
 
 /// The registry as the alert engine needs it.
 pub trait LivenessSource: Send + Sync + 'static {
-    /// Every known instance (alive, expired within retention, deregistered).
-    fn instances(&self) -> Vec<InstanceView>;
-    /// What each liveness evaluation reads. Sources with many instances
-    /// override it to count the alive ones without copying them.
-    fn summary(&self) -> LivenessSummary {
-        LivenessSummary::from_instances(self.instances())
-    }
+    /// Every known instance (alive, expired within retention, deregistered)
+    /// as each liveness evaluation reads it: the alive ones only counted, so
+    /// a large registry is not copied every second.
+    fn summary(&self) -> LivenessSummary;
     /// A stream of membership events; the engine re-evaluates the liveness
     /// rules as soon as one arrives instead of waiting for its next tick.
     /// `None` when the source has no event stream (polling only).
@@ -83,6 +80,7 @@ pub struct LivenessSummary {
 }
 
 impl LivenessSummary {
+    /// Summarise a full list (sources that hold one anyway, tests).
     pub fn from_instances(all: Vec<InstanceView>) -> Self {
         let mut s = LivenessSummary::default();
         for i in all {
@@ -120,8 +118,8 @@ pub trait CallersSource: Send + Sync + 'static {
 pub struct NoLiveness;
 
 impl LivenessSource for NoLiveness {
-    fn instances(&self) -> Vec<InstanceView> {
-        Vec::new()
+    fn summary(&self) -> LivenessSummary {
+        LivenessSummary::default()
     }
     fn subscribe(&self) -> Option<tokio::sync::broadcast::Receiver<RegistryEvent>> {
         None

@@ -90,10 +90,6 @@ fn view(v: registry::InstanceView) -> InstanceView {
 }
 
 impl LivenessSource for RegistryLiveness {
-    fn instances(&self) -> Vec<InstanceView> {
-        self.registry.snapshot().into_iter().map(view).collect()
-    }
-
     fn summary(&self) -> LivenessSummary {
         let (alive, others) = self.registry.liveness_summary();
         let mut alive_per_service = std::collections::BTreeMap::new();

@@ -330,14 +330,14 @@ impl Engine {
             return Vec::new();
         };
         let interval_ms = g.interval.as_millis() as u64;
-        let mut instances: Option<LivenessSummary> = None;
+        let mut liveness: Option<LivenessSummary> = None;
         let mut changes = Vec::new();
         let mut failure = None;
         for rule in &g.rules {
             if matches!(rule.kind, RuleKind::InstanceDown) {
                 continue; // evaluated with the built-in liveness rules
             }
-            let samples = match self.samples(rule, now_ms, &mut instances) {
+            let samples = match self.samples(rule, now_ms, &mut liveness) {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::warn!(group, alert = %rule.alert, "rule evaluation failed: {e}");
@@ -366,7 +366,7 @@ impl Engine {
         &self,
         rule: &Rule,
         now_ms: u64,
-        instances: &mut Option<LivenessSummary>,
+        liveness: &mut Option<LivenessSummary>,
     ) -> Result<Vec<Sample>, crate::query::QueryError> {
         let window_ns = |w: std::time::Duration| {
             let end = now_ms * 1_000_000;
@@ -376,7 +376,7 @@ impl Engine {
         let (value, extra): (Option<f64>, Vec<(&str, String)>) = match &rule.kind {
             RuleKind::InstanceDown => (None, vec![]),
             RuleKind::TooFewInstances { min } => {
-                let summary = instances.get_or_insert_with(|| self.deps.liveness.summary());
+                let summary = liveness.get_or_insert_with(|| self.deps.liveness.summary());
                 let alive = summary.alive_per_service.get(service).copied().unwrap_or(0) as f64;
                 ((alive < *min as f64).then_some(alive), vec![])
             }

@@ -94,8 +94,8 @@ impl LogStore for MemLogs {
 struct MemRegistry(Mutex<Vec<InstanceView>>);
 
 impl LivenessSource for MemRegistry {
-    fn instances(&self) -> Vec<InstanceView> {
-        self.0.lock().clone()
+    fn summary(&self) -> LivenessSummary {
+        LivenessSummary::from_instances(self.0.lock().clone())
     }
     fn subscribe(&self) -> Option<tokio::sync::broadcast::Receiver<RegistryEvent>> {
         None
