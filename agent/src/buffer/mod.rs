@@ -175,7 +175,7 @@ impl Buffer {
             metrics,
         });
         let (tx, rx) = mpsc::channel(QUEUE);
-        let handle = writer::spawn(inner.clone(), rx, end, segment_bytes, policy)?;
+        let handle = writer::spawn(inner.clone(), rx, end, segment_bytes)?;
         Ok((Buffer { inner, tx }, BufferWriter(handle)))
     }
 

@@ -75,7 +75,6 @@ pub fn spawn(
     rx: mpsc::Receiver<Append>,
     end: u64,
     segment_bytes: u64,
-    policy: SyncPolicy,
 ) -> Result<std::thread::JoinHandle<()>, BufferError> {
     let last = inner.state.lock().segments.last().copied();
     let current = match last {
@@ -98,7 +97,7 @@ pub fn spawn(
         }
     };
     let thread_err = |e| BufferError::io(&std::path::PathBuf::from("<thread>"), e);
-    let syncer = match policy {
+    let syncer = match inner.policy {
         SyncPolicy::Always => None,
         SyncPolicy::Interval(every) => {
             let shared = Arc::new(SyncShared {

@@ -67,6 +67,16 @@ pub enum Compression {
     None,
 }
 
+impl Compression {
+    fn encoding(self) -> Option<CompressionEncoding> {
+        match self {
+            Compression::Gzip => Some(CompressionEncoding::Gzip),
+            Compression::Zstd => Some(CompressionEncoding::Zstd),
+            Compression::None => None,
+        }
+    }
+}
+
 /// One lazily connected HTTP/2 channel to the collector.
 #[derive(Clone)]
 pub struct CollectorClient {
@@ -124,10 +134,8 @@ impl CollectorClient {
         let mut grpc = Grpc::new(endpoint.connect_lazy())
             .accept_compressed(CompressionEncoding::Gzip)
             .accept_compressed(CompressionEncoding::Zstd);
-        match compression {
-            Compression::Gzip => grpc = grpc.send_compressed(CompressionEncoding::Gzip),
-            Compression::Zstd => grpc = grpc.send_compressed(CompressionEncoding::Zstd),
-            Compression::None => {}
+        if let Some(encoding) = compression.encoding() {
+            grpc = grpc.send_compressed(encoding);
         }
         Ok(CollectorClient {
             grpc,
