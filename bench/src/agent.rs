@@ -226,24 +226,11 @@ fn spawn_agent(bin: &PathBuf, upstream: &str, extra: &[String]) -> Result<AgentP
 
 /// (user+system CPU seconds, RSS bytes, peak RSS bytes) of `pid` from /proc.
 fn proc_usage(pid: u32) -> Result<(f64, u64, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    // After the comm field: state is f[0]; utime f[11], stime f[12].
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    let cpu = (ticks(11) + ticks(12)) / hz;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kb = |key: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-            .unwrap_or(0)
-            * 1024
-    };
-    Ok((cpu, kb("VmRSS:"), kb("VmHWM:")))
+    let cpu = crate::report::pid_cpu_time(pid)
+        .with_context(|| format!("reading /proc/{pid}/stat"))?
+        .as_secs_f64();
+    let bytes = |key: &str| crate::report::pid_status_kb(pid, key).unwrap_or(0) * 1024;
+    Ok((cpu, bytes("VmRSS:"), bytes("VmHWM:")))
 }
 
 fn buffer_used(

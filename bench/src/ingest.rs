@@ -713,10 +713,7 @@ impl Report for IngestReport {
 
 /// A `/proc/<pid>/status` memory line (`VmHWM:`, `RssAnon:`…), in MB.
 fn status_mb(pid: u32, key: &str) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with(key))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1000.0)
+    Some(report::pid_status_kb(pid, key)? as f64 / 1000.0)
 }
 
 #[cfg(test)]

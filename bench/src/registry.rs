@@ -101,10 +101,7 @@ impl Report for RegistryReport {
 }
 
 fn rss_bytes(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    Some(crate::report::pid_status_kb(pid, "VmRSS:")? * 1024)
 }
 
 struct Shared {

@@ -141,6 +141,19 @@ pub fn pid_cpu_time(pid: u32) -> Option<Duration> {
     Some(Duration::from_secs_f64(ticks / hz))
 }
 
+/// A memory line of `/proc/<pid>/status` (`VmRSS:`, `VmHWM:`, `RssAnon:`…)
+/// in the kB (KiB) the kernel reports.
+pub fn pid_status_kb(pid: u32, key: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// `1234567.8` → `1,234,568`.
 pub fn thousands(v: f64) -> String {
     let digits = format!("{:.0}", v.max(0.0));
@@ -197,5 +210,14 @@ mod tests {
             Latency::from_histogram(&latency_histogram()).human(),
             "no samples"
         );
+    }
+
+    #[test]
+    fn reads_its_own_proc_entries() {
+        let pid = std::process::id();
+        assert!(pid_status_kb(pid, "VmRSS:").is_some_and(|kb| kb > 0));
+        assert!(pid_status_kb(pid, "NoSuchKey:").is_none());
+        assert!(pid_cpu_time(pid).is_some());
+        assert!(pid_cpu_time(u32::MAX).is_none(), "no such process");
     }
 }
