@@ -115,8 +115,13 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("agent-buffer-writer".into())
         .spawn(move || {
-            let shared = syncer.as_ref().map(|(s, _)| s.clone());
-            run(&inner, rx, current, segment_bytes, shared.as_deref());
+            run(
+                &inner,
+                rx,
+                current,
+                segment_bytes,
+                syncer.as_ref().map(|(s, _)| &**s),
+            );
             if let Some((shared, handle)) = syncer {
                 shared.dirty.lock().stop = true;
                 shared.wake.notify_one();
