@@ -535,9 +535,9 @@ impl State {
     /// Alive instances counted per service, and views of every other one:
     /// what liveness evaluation needs, without copying the alive ones. One
     /// sequential pass over the slab under the registry lock, no allocation
-    /// per alive instance; services are interned, so they are counted by
-    /// pointer (a service may appear twice if it was purged and came back
-    /// during the pass's lifetime: callers add the counts up).
+    /// per alive instance. Every instance of a service holds the one
+    /// interned name (the `services` entry goes only with its last
+    /// instance), so services are counted by that pointer.
     pub fn liveness_summary(&self, now: u64) -> (Vec<(Arc<str>, usize)>, Vec<InstanceView>) {
         let mut alive: HashMap<*const u8, (Arc<str>, usize)> =
             HashMap::with_capacity(self.services.len());
