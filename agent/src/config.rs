@@ -257,28 +257,30 @@ impl Config {
                     )
                 })
             };
-        let duration =
-            |key: &str, v: Option<String>, default: &str| -> Result<Duration, ConfigError> {
-                let text = v.unwrap_or_else(|| default.to_string());
-                humantime::parse_duration(&text).map_err(|e| {
-                    err(
-                        key,
-                        format!("'{text}' is not a duration (e.g. 200ms, 30s): {e}"),
-                    )
-                })
-            };
+        // A duration flag: parsed (or its default) and within [lo, hi].
+        let duration = |key: &str,
+                        v: Option<String>,
+                        default: &str,
+                        lo: Duration,
+                        hi: Duration|
+         -> Result<Duration, ConfigError> {
+            let text = v.unwrap_or_else(|| default.to_string());
+            let d = humantime::parse_duration(&text).map_err(|e| {
+                err(
+                    key,
+                    format!("'{text}' is not a duration (e.g. 200ms, 30s): {e}"),
+                )
+            })?;
+            if d < lo || d > hi {
+                return Err(err(key, format!("must be between {lo:?} and {hi:?}")));
+            }
+            Ok(d)
+        };
         let size = |key: &str, v: Option<String>, default: &str| -> Result<u64, ConfigError> {
             let text = v.unwrap_or_else(|| default.to_string());
             parse_byte_size(&text).map_err(|e| err(key, e))
         };
         let text = |b: Option<ByteSize>| b.map(ByteSize::into_text);
-        let in_range = |key: &str, d: Duration, lo: Duration, hi: Duration| {
-            if d < lo || d > hi {
-                Err(err(key, format!("must be between {lo:?} and {hi:?}")))
-            } else {
-                Ok(d)
-            }
-        };
 
         let collector = url("collector", a.collector.or(f.collector), origin)?
             .unwrap_or_else(|| "http://127.0.0.1:16686".to_string());
@@ -302,43 +304,31 @@ impl Config {
         }
         let ms = Duration::from_millis;
         let secs = Duration::from_secs;
-        let batch_timeout = in_range(
+        let batch_timeout = duration(
             "batch_timeout",
-            duration(
-                "batch_timeout",
-                a.batch_timeout.or(f.batch_timeout),
-                "200ms",
-            )?,
+            a.batch_timeout.or(f.batch_timeout),
+            "200ms",
             ms(1),
             secs(60),
         )?;
-        let tail_poll_interval = in_range(
+        let tail_poll_interval = duration(
             "tail_poll_interval",
-            duration(
-                "tail_poll_interval",
-                a.tail_poll_interval.or(f.tail_poll_interval),
-                "250ms",
-            )?,
+            a.tail_poll_interval.or(f.tail_poll_interval),
+            "250ms",
             ms(10),
             secs(60),
         )?;
-        let export_timeout = in_range(
+        let export_timeout = duration(
             "export_timeout",
-            duration(
-                "export_timeout",
-                a.export_timeout.or(f.export_timeout),
-                "10s",
-            )?,
+            a.export_timeout.or(f.export_timeout),
+            "10s",
             ms(100),
             secs(300),
         )?;
-        let buffer_fsync_interval = in_range(
+        let buffer_fsync_interval = duration(
             "buffer_fsync_interval",
-            duration(
-                "buffer_fsync_interval",
-                a.buffer_fsync_interval.or(f.buffer_fsync_interval),
-                "1s",
-            )?,
+            a.buffer_fsync_interval.or(f.buffer_fsync_interval),
+            "1s",
             Duration::ZERO,
             secs(60),
         )?;
@@ -407,19 +397,11 @@ impl Config {
                     return Err(err("health_url", format!("'{u}' is not an http(s) URL")));
                 }
             }
-            let ttl = in_range(
-                "ttl",
-                duration("ttl", a.ttl.or(f.ttl), "30s")?,
-                secs(1),
-                secs(86_400),
-            )?;
-            let interval = in_range(
+            let ttl = duration("ttl", a.ttl.or(f.ttl), "30s", secs(1), secs(86_400))?;
+            let interval = duration(
                 "heartbeat_interval",
-                duration(
-                    "heartbeat_interval",
-                    a.heartbeat_interval.or(f.heartbeat_interval),
-                    "10s",
-                )?,
+                a.heartbeat_interval.or(f.heartbeat_interval),
+                "10s",
                 ms(100),
                 secs(3600),
             )?;
@@ -429,13 +411,10 @@ impl Config {
                     format!("must be shorter than --ttl ({ttl:?}), or the lease expires between renewals"),
                 ));
             }
-            let health_timeout = in_range(
+            let health_timeout = duration(
                 "health_timeout",
-                duration(
-                    "health_timeout",
-                    a.health_timeout.or(f.health_timeout),
-                    "2s",
-                )?,
+                a.health_timeout.or(f.health_timeout),
+                "2s",
                 ms(10),
                 secs(60),
             )?;
