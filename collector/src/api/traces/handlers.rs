@@ -29,7 +29,26 @@ impl IntoResponse for JsonBody {
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, Problem> {
-    serde_json::to_vec(value).map_err(|e| Problem::internal(format!("encoding the answer: {e}")))
+    encode_sized(value, 256)
+}
+
+/// Encode into a buffer of `capacity` bytes up front: a 100k-span answer
+/// is ~40 MiB, and growing to it by doubling copied it several times.
+fn encode_sized<T: serde::Serialize>(value: &T, capacity: usize) -> Result<Vec<u8>, Problem> {
+    let mut out = Vec::with_capacity(capacity);
+    serde_json::to_writer(&mut out, value)
+        .map_err(|e| Problem::internal(format!("encoding the answer: {e}")))?;
+    Ok(out)
+}
+
+/// A generous guess of a trace answer's size: ~400 B of JSON per span with
+/// five attributes; the untouched rest of the buffer costs no memory.
+fn trace_answer_capacity(trace: &AssembledTrace, with_spans: bool) -> usize {
+    if with_spans {
+        4096 + trace.tree.nodes.len().saturating_mul(512)
+    } else {
+        4096
+    }
 }
 
 fn trace_id_param(name: &str, raw: &str) -> Result<TraceId, ApiError> {
@@ -86,7 +105,10 @@ async fn trace_inner(
     blocking(move || {
         let trace =
             load(store.as_ref(), &trace_id, &settings)?.ok_or_else(|| not_found(&trace_id))?;
-        encode(&model::trace_json(&trace, with_spans))
+        encode_sized(
+            &model::trace_json(&trace, with_spans),
+            trace_answer_capacity(&trace, with_spans),
+        )
     })
     .await
     .map(JsonBody)

@@ -4,69 +4,83 @@
 //! Ids are lowercase hex (trace 32, span 16 characters), times Unix ns and
 //! durations ns as JSON integers, span times after clock-skew adjustment.
 
-use serde::Serialize;
-use serde_json::{Map, Value};
+use serde::{Serialize, Serializer};
 
-use crate::api::anyvalue;
+use crate::api::anyvalue::AttrsJson;
 use crate::query::SpanKind;
-use crate::traces::tree::hex_id;
+use crate::traces::tree::{hex_id, SpanId};
 use crate::traces::{AssembledTrace, Comparison, Node, PathDiff, TraceSide, TraceTree};
 
-/// The whole answer of trace by id.
+/// The whole answer of trace by id. Borrows the assembled trace: nothing of
+/// a span is copied, its JSON is written straight from the stored protobuf.
 #[derive(Debug, Serialize)]
-pub struct TraceJson {
+pub struct TraceJson<'a> {
     pub trace_id: String,
-    pub services: Vec<String>,
+    pub services: Vec<&'a str>,
     pub start_unix_nano: u64,
     pub duration_ns: u64,
     /// Received spans (placeholders not counted).
     pub span_count: usize,
     pub error_count: usize,
     /// Top-level nodes: spans without a parent, and placeholders.
-    pub roots: Vec<String>,
+    pub roots: Vec<HexSpanId>,
     /// Received spans whose parent never arrived.
-    pub orphans: Vec<String>,
+    pub orphans: Vec<HexSpanId>,
     pub critical_path: Vec<CriticalPathJson>,
-    pub adjustments: Vec<AdjustmentJson>,
+    pub adjustments: Vec<AdjustmentJson<'a>>,
     /// Left out with `?fields=summary`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub spans: Option<Vec<SpanJson>>,
+    pub spans: Option<Vec<SpanJson<'a>>>,
+}
+
+/// A span id serialized as 16 lowercase hex characters, without allocating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HexSpanId(pub SpanId);
+
+impl Serialize for HexSpanId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut buf = [0u8; 16];
+        match hex::encode_to_slice(self.0, &mut buf) {
+            Ok(()) => serializer.serialize_str(std::str::from_utf8(&buf).unwrap_or_default()),
+            Err(_) => serializer.serialize_str(&hex_id(&self.0)),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
 pub struct CriticalPathJson {
-    pub span_id: String,
+    pub span_id: HexSpanId,
     pub self_ns: u64,
 }
 
 #[derive(Debug, Serialize)]
-pub struct AdjustmentJson {
-    pub span_id: String,
+pub struct AdjustmentJson<'a> {
+    pub span_id: HexSpanId,
     pub shift_ns: i64,
-    pub reason: String,
+    pub reason: &'a str,
 }
 
 #[derive(Debug, Serialize)]
-pub struct SpanJson {
-    pub span_id: String,
+pub struct SpanJson<'a> {
+    pub span_id: HexSpanId,
     /// `null` for a root; for an orphan, the id of the span that never arrived.
-    pub parent_span_id: Option<String>,
-    pub service: String,
-    pub name: String,
+    pub parent_span_id: Option<HexSpanId>,
+    pub service: &'a str,
+    pub name: &'a str,
     /// `server`, `client`, `producer`, `consumer`, `internal`, `unspecified`.
     pub kind: &'static str,
     pub start_unix_nano: u64,
     pub end_unix_nano: u64,
     /// `UNSET`, `OK` or `ERROR`.
     pub status_code: &'static str,
-    pub status_message: String,
-    pub attributes: Map<String, Value>,
-    pub resource: Map<String, Value>,
-    pub events: Vec<EventJson>,
-    pub links: Vec<LinkJson>,
-    pub children: Vec<String>,
+    pub status_message: &'a str,
+    pub attributes: AttrsJson<'a>,
+    pub resource: AttrsJson<'a>,
+    pub events: Vec<EventJson<'a>>,
+    pub links: Vec<LinkJson<'a>>,
+    pub children: Vec<HexSpanId>,
     /// Orphan, placeholder, merged duplicates, clock-skew shift.
-    pub warnings: Vec<String>,
+    pub warnings: &'a [String],
     /// Clock-skew shift applied to this span's times and events (ns).
     pub shift_ns: i64,
     /// `true` only on placeholders for spans that never arrived.
@@ -75,34 +89,34 @@ pub struct SpanJson {
 }
 
 #[derive(Debug, Serialize)]
-pub struct EventJson {
-    pub name: String,
+pub struct EventJson<'a> {
+    pub name: &'a str,
     pub time_unix_nano: u64,
-    pub attributes: Map<String, Value>,
+    pub attributes: AttrsJson<'a>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct LinkJson {
+pub struct LinkJson<'a> {
     pub trace_id: String,
-    pub span_id: String,
+    pub span_id: HexSpanId,
     /// Always `FOLLOWS_FROM`.
     pub ref_type: &'static str,
-    pub attributes: Map<String, Value>,
+    pub attributes: AttrsJson<'a>,
 }
 
 /// Build the answer; `with_spans` false for `?fields=summary`.
-pub fn trace_json(trace: &AssembledTrace, with_spans: bool) -> TraceJson {
+pub fn trace_json(trace: &AssembledTrace, with_spans: bool) -> TraceJson<'_> {
     let tree = &trace.tree;
-    let ids = |list: &[usize]| -> Vec<String> {
+    let ids = |list: &[usize]| -> Vec<HexSpanId> {
         list.iter()
-            .map(|&i| hex_id(&tree.nodes[i].span_id))
+            .map(|&i| HexSpanId(tree.nodes[i].span_id))
             .collect()
     };
-    let mut services: Vec<String> = tree
+    let mut services: Vec<&str> = tree
         .nodes
         .iter()
         .filter(|n| !n.is_placeholder())
-        .map(|n| n.service().to_owned())
+        .map(|n| n.service())
         .collect();
     services.sort_unstable();
     services.dedup();
@@ -110,7 +124,7 @@ pub fn trace_json(trace: &AssembledTrace, with_spans: bool) -> TraceJson {
     let critical_path = crate::traces::critical_path(tree)
         .into_iter()
         .map(|e| CriticalPathJson {
-            span_id: hex_id(&e.span_id),
+            span_id: HexSpanId(e.span_id),
             self_ns: e.self_ns,
         })
         .collect();
@@ -118,9 +132,9 @@ pub fn trace_json(trace: &AssembledTrace, with_spans: bool) -> TraceJson {
         .adjustments
         .iter()
         .map(|a| AdjustmentJson {
-            span_id: hex_id(&a.span_id),
+            span_id: HexSpanId(a.span_id),
             shift_ns: a.shift_ns,
-            reason: a.reason.clone(),
+            reason: &a.reason,
         })
         .collect();
     let spans = with_spans.then(|| {
@@ -157,28 +171,28 @@ fn shifted(t: u64, shift: i64) -> u64 {
     u64::try_from((i128::from(t) + i128::from(shift)).max(0)).unwrap_or(u64::MAX)
 }
 
-fn span_json(tree: &TraceTree, node: &Node) -> SpanJson {
+fn span_json<'a>(tree: &'a TraceTree, node: &'a Node) -> SpanJson<'a> {
     let children = node
         .children
         .iter()
-        .map(|&c| hex_id(&tree.nodes[c].span_id))
+        .map(|&c| HexSpanId(tree.nodes[c].span_id))
         .collect();
     let base = SpanJson {
-        span_id: hex_id(&node.span_id),
-        parent_span_id: node.parent_span_id.as_ref().map(hex_id),
-        service: node.service().to_owned(),
-        name: node.name().to_owned(),
+        span_id: HexSpanId(node.span_id),
+        parent_span_id: node.parent_span_id.map(HexSpanId),
+        service: node.service(),
+        name: node.name(),
         kind: kind_name(node.kind()),
         start_unix_nano: node.start_unix_nano,
         end_unix_nano: node.end_unix_nano,
         status_code: "UNSET",
-        status_message: String::new(),
-        attributes: Map::new(),
-        resource: Map::new(),
+        status_message: "",
+        attributes: AttrsJson(&[]),
+        resource: AttrsJson(&[]),
         events: Vec::new(),
         links: Vec::new(),
         children,
-        warnings: node.warnings.clone(),
+        warnings: &node.warnings,
         shift_ns: node.shift_ns,
         missing: node.is_placeholder(),
     };
@@ -187,23 +201,23 @@ fn span_json(tree: &TraceTree, node: &Node) -> SpanJson {
     };
     let span = &record.span;
     let (status_code, status_message) = match &span.status {
-        Some(s) if s.code == 1 => ("OK", s.message.clone()),
-        Some(s) if s.code == 2 => ("ERROR", s.message.clone()),
-        Some(s) => ("UNSET", s.message.clone()),
-        None => ("UNSET", String::new()),
+        Some(s) if s.code == 1 => ("OK", s.message.as_str()),
+        Some(s) if s.code == 2 => ("ERROR", s.message.as_str()),
+        Some(s) => ("UNSET", s.message.as_str()),
+        None => ("UNSET", ""),
     };
     SpanJson {
         status_code,
         status_message,
-        attributes: anyvalue::attributes_to_json(&span.attributes),
-        resource: anyvalue::attributes_to_json(&record.resource.attributes),
+        attributes: AttrsJson(&span.attributes),
+        resource: AttrsJson(&record.resource.attributes),
         events: span
             .events
             .iter()
             .map(|e| EventJson {
-                name: e.name.clone(),
+                name: &e.name,
                 time_unix_nano: shifted(e.time_unix_nano, node.shift_ns),
-                attributes: anyvalue::attributes_to_json(&e.attributes),
+                attributes: AttrsJson(&e.attributes),
             })
             .collect(),
         links: span
@@ -211,9 +225,9 @@ fn span_json(tree: &TraceTree, node: &Node) -> SpanJson {
             .iter()
             .map(|l| LinkJson {
                 trace_id: hex::encode(crate::traces::tree::trace_id_of(&l.trace_id)),
-                span_id: hex_id(&crate::traces::tree::span_id_of(&l.span_id)),
+                span_id: HexSpanId(crate::traces::tree::span_id_of(&l.span_id)),
                 ref_type: "FOLLOWS_FROM",
-                attributes: anyvalue::attributes_to_json(&l.attributes),
+                attributes: AttrsJson(&l.attributes),
             })
             .collect(),
         ..base

@@ -77,6 +77,46 @@ fn trace_spans_found_across_partitions_and_after_reopen() {
     );
 }
 
+#[test]
+fn large_trace_read_on_several_threads_comes_back_whole_and_ordered() {
+    // Above `PARALLEL_READ_FROM` spans in one partition the stored spans are
+    // read in chunks on several threads; another trace is interleaved so a
+    // chunk boundary falls between foreign documents too.
+    let mut env = Env::new();
+    let total: u16 = 5000;
+    let mut ours = Vec::new();
+    let mut theirs = Vec::new();
+    for i in 1..=total {
+        // Start times descend so that storage order is not result order.
+        ours.push(span(7, i, "work", u64::from(total - i), 1));
+        if i % 3 == 0 {
+            theirs.push(span(8, i, "other", 1, 1));
+        }
+    }
+    let mut inputs = Vec::new();
+    for (n, (a, b)) in ours.chunks(500).zip(theirs.chunks(170)).enumerate() {
+        inputs.push(span_input(
+            &traces(resource("a", vec![]), a.to_vec()),
+            2 * n as u64 + 1,
+        ));
+        inputs.push(span_input(
+            &traces(resource("b", vec![]), b.to_vec()),
+            2 * n as u64 + 2,
+        ));
+    }
+    env.index(&inputs);
+    let got = env.spans.trace(&tid(7)).unwrap();
+    assert_eq!(got.len(), usize::from(total));
+    assert!(got.iter().all(|r| r.span.trace_id == tid(7).to_vec()));
+    assert!(got
+        .windows(2)
+        .all(|w| w[0].span.start_time_unix_nano <= w[1].span.start_time_unix_nano));
+    let mut ids: Vec<Vec<u8>> = got.iter().map(|r| r.span.span_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), usize::from(total));
+}
+
 /// Four traces over two services, one partition each hour.
 fn search_fixture() -> Env {
     let mut env = Env::new();
