@@ -4,6 +4,7 @@
 //! ```text
 //! model.rs     public types: Heartbeat, InstanceView, Event
 //! state.rs     the pure state machine: instances, revisions, deadline heap
+//! slab.rs      chunked instance storage with slot generations
 //! history.rs   the bounded event ring (watch, list at a revision, 410)
 //! persist.rs   snapshot + CRC-framed log in <data dir>/registry, writer thread
 //! subscribe.rs in-process event feed with a lag policy (alerts, SSE)
@@ -25,6 +26,7 @@ pub mod history;
 pub mod metrics;
 pub mod model;
 pub mod persist;
+mod slab;
 pub mod state;
 pub mod subscribe;
 pub mod traffic;

@@ -195,7 +195,8 @@ pub struct Event {
     /// The instance after the change.
     pub value: InstanceView,
     /// The instance before the change (`None` when it did not exist).
-    pub prev: Option<InstanceView>,
+    /// Boxed: the history keeps thousands of events, most without one.
+    pub prev: Option<Box<InstanceView>>,
 }
 
 /// Events are shared between the history, watchers and subscribers.

@@ -345,6 +345,8 @@ impl Writer {
                             tracing::error!("registry snapshot failed: {e}");
                             self.stats.errors.fetch_add(1, Ordering::Relaxed);
                         }
+                        drop(snap);
+                        release_free_memory();
                         self.stats.rotating.store(false, Ordering::Relaxed);
                     }
                 }
@@ -412,6 +414,20 @@ impl Writer {
             "registry snapshot written"
         );
         Ok(())
+    }
+}
+
+/// Hand the snapshot's freed memory back to the OS. A snapshot copies every
+/// instance (~400 B each, 40 MB at 100k) for a moment; glibc keeps such
+/// freed blocks in its arenas, where they count as resident for good.
+/// `malloc_trim` returns them; it runs here, on the writer thread, once per
+/// snapshot.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks glibc's own free lists; it takes no
+    // pointers and is safe to call from any thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

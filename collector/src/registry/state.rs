@@ -5,8 +5,13 @@
 //! locks here.
 //!
 //! Storage layout (kept small: the target is ≤ 300 bytes per instance beyond
-//! metadata): instances live in a slab (`slots`) addressed by `u32`; names
-//! are interned `Arc<str>`; each service has a hash map name → slot.
+//! metadata): instances live in a chunked slab addressed by `u32`
+//! ([`super::slab`]); service names are interned `Arc<str>`; an instance's
+//! name and address share one allocation; what most instances never have
+//! (metadata, a deregistration reason, restart times, an end time) is boxed
+//! behind one pointer each. Each service has a hash table of slot numbers,
+//! hashed by instance name and compared through the slab, so a name is
+//! stored once.
 //!
 //! Expiry uses a min-heap of `(deadline, slot, generation)` with at most one
 //! live entry per instance (`armed_at`): renewals only move `expires_at`, and
@@ -15,11 +20,16 @@
 //! never a scan of all instances.
 
 use std::cmp::Reverse;
+use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::hash::BuildHasher;
 use std::sync::Arc;
+
+use hashbrown::HashTable;
 
 use super::history::{Compacted, History};
 use super::model::*;
+use super::slab::Slab;
 
 /// How far back `restarts_last_hour` looks.
 const RESTART_WINDOW_MS: u64 = 3_600_000;
@@ -40,14 +50,13 @@ pub enum StateError {
 #[derive(Debug)]
 struct Instance {
     service: Arc<str>,
-    name: Arc<str>,
-    address: Box<str>,
-    metadata: BTreeMap<String, String>,
-    reason: Option<Box<str>>,
-    /// Boxed on purpose: 8 bytes per instance instead of 24, and almost
-    /// every instance never restarts.
+    /// The instance name followed by the address (`name_len` bytes of name).
+    text: Box<str>,
+    /// `None` when empty (most instances): 8 bytes instead of 24.
     #[allow(clippy::box_collection)]
-    recent_restarts: Option<Box<Vec<u64>>>,
+    metadata: Option<Box<BTreeMap<String, String>>>,
+    /// `None` until the instance first ends or restarts.
+    cold: Option<Box<Cold>>,
     heartbeat_revision: u64,
     create_revision: u64,
     mod_revision: u64,
@@ -56,30 +65,88 @@ struct Instance {
     last_heartbeat: u64,
     /// 0 = none (not alive, or etcd-governed).
     expires_at: u64,
-    /// When it expired or was deregistered; 0 while alive.
-    ended_at: u64,
     /// Deadline of this instance's entry in the heap; 0 = none.
     armed_at: u64,
     ttl_ms: u32,
     restarts_total: u32,
+    name_len: u16,
     state: InstanceState,
     health: Health,
     source: Source,
 }
 
+/// What an instance carries only once it has ended or restarted.
 #[derive(Debug, Default)]
-struct Slot {
-    gen: u32,
-    inst: Option<Instance>,
+struct Cold {
+    /// When it expired or was deregistered; 0 while alive.
+    ended_at: u64,
+    reason: Option<Box<str>>,
+    /// Start times of recent incarnations (restarts), oldest first.
+    recent_restarts: Vec<u64>,
+}
+
+impl Instance {
+    fn text_of(name: &str, address: &str) -> (Box<str>, u16) {
+        let mut text = String::with_capacity(name.len() + address.len());
+        text.push_str(name);
+        text.push_str(address);
+        // Names are at most a few hundred bytes (validated at the API).
+        (
+            text.into_boxed_str(),
+            u16::try_from(name.len()).unwrap_or(u16::MAX),
+        )
+    }
+
+    fn name(&self) -> &str {
+        self.text
+            .get(..usize::from(self.name_len))
+            .unwrap_or_default()
+    }
+
+    fn address(&self) -> &str {
+        self.text
+            .get(usize::from(self.name_len)..)
+            .unwrap_or_default()
+    }
+
+    fn set_address(&mut self, address: &str) {
+        if self.address() != address {
+            let (text, len) = Instance::text_of(self.name(), address);
+            self.text = text;
+            self.name_len = len;
+        }
+    }
+
+    fn metadata(&self) -> &BTreeMap<String, String> {
+        static EMPTY: BTreeMap<String, String> = BTreeMap::new();
+        self.metadata.as_deref().unwrap_or(&EMPTY)
+    }
+
+    fn set_metadata(&mut self, metadata: BTreeMap<String, String>) {
+        self.metadata = (!metadata.is_empty()).then(|| Box::new(metadata));
+    }
+
+    fn ended_at(&self) -> u64 {
+        self.cold.as_ref().map_or(0, |c| c.ended_at)
+    }
+
+    fn reason(&self) -> Option<&str> {
+        self.cold.as_ref().and_then(|c| c.reason.as_deref())
+    }
+
+    fn cold(&mut self) -> &mut Cold {
+        self.cold.get_or_insert_with(Default::default)
+    }
 }
 
 /// Everything the registry knows.
 #[derive(Debug)]
 pub struct State {
     revision: u64,
-    slots: Vec<Slot>,
-    free: Vec<u32>,
-    services: BTreeMap<Arc<str>, HashMap<Arc<str>, u32>>,
+    slots: Slab<Instance>,
+    /// Per service: the slots of its instances, hashed by instance name.
+    services: BTreeMap<Arc<str>, HashTable<u32>>,
+    hasher: RandomState,
     deadlines: BinaryHeap<Reverse<(u64, u32, u32)>>,
     history: History,
     counts: [usize; 3],
@@ -93,9 +160,9 @@ impl State {
     pub fn new(history_capacity: usize, max_instances: usize) -> Self {
         State {
             revision: 0,
-            slots: Vec::new(),
-            free: Vec::new(),
+            slots: Slab::default(),
             services: BTreeMap::new(),
+            hasher: RandomState::new(),
             deadlines: BinaryHeap::new(),
             history: History::new(history_capacity, 1),
             counts: [0; 3],
@@ -135,15 +202,21 @@ impl State {
     }
 
     fn slot_of(&self, service: &str, instance: &str) -> Option<u32> {
-        self.services.get(service)?.get(instance).copied()
+        let table = self.services.get(service)?;
+        let slots = &self.slots;
+        table
+            .find(self.hasher.hash_one(instance), |&s| {
+                slots.get(s).is_some_and(|i| i.name() == instance)
+            })
+            .copied()
     }
 
     fn inst(&self, slot: u32) -> Option<&Instance> {
-        self.slots.get(slot as usize)?.inst.as_ref()
+        self.slots.get(slot)
     }
 
     fn inst_mut(&mut self, slot: u32) -> Option<&mut Instance> {
-        self.slots.get_mut(slot as usize)?.inst.as_mut()
+        self.slots.get_mut(slot)
     }
 
     /// The view of one instance.
@@ -173,16 +246,15 @@ impl State {
             });
         }
         let prev_state = inst.state;
-        let changed = inst.address.as_ref() != hb.address
-            || inst.metadata != hb.metadata
+        let changed = inst.address() != hb.address
+            || *inst.metadata() != hb.metadata
             || inst.health != hb.health
             || inst.ttl_ms != hb.ttl_ms
             || inst.source != hb.source;
         let prev = (prev_state != InstanceState::Alive || changed).then(|| view(inst, now));
         let inst = self
             .slots
-            .get_mut(slot as usize)
-            .and_then(|s| s.inst.as_mut())
+            .get_mut(slot)
             .ok_or_else(|| StateError::NotFound {
                 service: hb.service.clone(),
                 instance: hb.instance.clone(),
@@ -200,8 +272,8 @@ impl State {
             InstanceState::Deregistered => Some(EventType::Registered),
         };
         if let Some(kind) = kind {
-            inst.address = hb.address.into_boxed_str();
-            inst.metadata = hb.metadata;
+            inst.set_address(&hb.address);
+            inst.set_metadata(hb.metadata);
             inst.health = hb.health;
             inst.ttl_ms = hb.ttl_ms;
             inst.source = hb.source;
@@ -214,10 +286,11 @@ impl State {
                 inst.version = 1;
                 inst.registered_at = now;
                 inst.state = InstanceState::Alive;
-                inst.ended_at = 0;
-                inst.reason = None;
                 inst.restarts_total = inst.restarts_total.saturating_add(1);
-                let times = inst.recent_restarts.get_or_insert_with(Default::default);
+                let cold = inst.cold();
+                cold.ended_at = 0;
+                cold.reason = None;
+                let times = &mut cold.recent_restarts;
                 times.retain(|t| t + RESTART_WINDOW_MS > now);
                 if times.len() == MAX_RESTART_TIMES {
                     times.remove(0);
@@ -266,13 +339,13 @@ impl State {
             Source::Etcd => 0,
         };
         let service = self.intern_service(&hb.service);
-        let inst = Instance {
+        let (text, name_len) = Instance::text_of(&hb.instance, &hb.address);
+        let mut inst = Instance {
             service,
-            name: Arc::from(hb.instance.as_str()),
-            address: hb.address.into_boxed_str(),
-            metadata: hb.metadata,
-            reason: None,
-            recent_restarts: None,
+            text,
+            name_len,
+            metadata: None,
+            cold: None,
             heartbeat_revision: hb.heartbeat_revision,
             create_revision: rev,
             mod_revision: rev,
@@ -280,7 +353,6 @@ impl State {
             registered_at: now,
             last_heartbeat: now,
             expires_at,
-            ended_at: 0,
             armed_at: 0,
             ttl_ms: hb.ttl_ms,
             restarts_total: 0,
@@ -288,6 +360,7 @@ impl State {
             health: hb.health,
             source: hb.source,
         };
+        inst.set_metadata(hb.metadata);
         let slot = self.insert(inst);
         self.arm(slot);
         let event = self.record(slot, EventType::Registered, now, None);
@@ -308,23 +381,22 @@ impl State {
             return k.clone();
         }
         let k: Arc<str> = Arc::from(service);
-        self.services.insert(k.clone(), HashMap::new());
+        self.services.insert(k.clone(), HashTable::new());
         k
     }
 
     fn insert(&mut self, inst: Instance) -> u32 {
-        let (service, name, state) = (inst.service.clone(), inst.name.clone(), inst.state);
-        let slot = match self.free.pop() {
-            Some(s) => s,
-            None => {
-                self.slots.push(Slot::default());
-                (self.slots.len() - 1) as u32
-            }
-        };
-        if let Some(s) = self.slots.get_mut(slot as usize) {
-            s.inst = Some(inst);
-        }
-        self.services.entry(service).or_default().insert(name, slot);
+        let service = inst.service.clone();
+        let state = inst.state;
+        let hash = self.hasher.hash_one(inst.name());
+        let slot = self.slots.insert(inst);
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.services
+            .entry(service)
+            .or_default()
+            .insert_unique(hash, slot, |&s| {
+                hasher.hash_one(slots.get(s).map_or("", Instance::name))
+            });
         self.counts[state.index()] += 1;
         slot
     }
@@ -332,11 +404,11 @@ impl State {
     /// Make sure an alive, Skein-timed instance has a heap entry no later
     /// than its deadline.
     fn arm(&mut self, slot: u32) {
-        let Some(s) = self.slots.get_mut(slot as usize) else {
+        let Some(s) = self.slots.slot_mut(slot) else {
             return;
         };
         let gen = s.gen;
-        let Some(inst) = s.inst.as_mut() else { return };
+        let Some(inst) = s.item.as_mut() else { return };
         if inst.state != InstanceState::Alive || inst.source != Source::Http {
             return;
         }
@@ -370,7 +442,7 @@ impl State {
             instance: value.instance.clone(),
             at_unix_ms: now,
             value,
-            prev,
+            prev: prev.map(Box::new),
         });
         self.history.push(event.clone());
         event
@@ -410,9 +482,10 @@ impl State {
         let prev = view(inst, now);
         let inst = self.inst_mut(slot)?;
         inst.state = to;
-        inst.ended_at = now;
         inst.expires_at = 0;
-        inst.reason = reason.map(Box::from);
+        let cold = inst.cold();
+        cold.ended_at = now;
+        cold.reason = reason.map(Box::from);
         self.counts[from.index()] -= 1;
         self.counts[to.index()] += 1;
         let kind = match to {
@@ -450,13 +523,13 @@ impl State {
                 return None;
             }
             self.deadlines.pop();
-            let Some(s) = self.slots.get_mut(slot as usize) else {
+            let Some(s) = self.slots.slot_mut(slot) else {
                 continue;
             };
             if s.gen != gen {
                 continue;
             }
-            let Some(inst) = s.inst.as_mut() else {
+            let Some(inst) = s.item.as_mut() else {
                 continue;
             };
             if inst.armed_at != at {
@@ -482,10 +555,10 @@ impl State {
     /// Returns their keys (the caller logs the purge). Not a revision.
     pub fn purge(&mut self, now: u64, retention_ms: u64) -> Vec<(String, String)> {
         let mut doomed = Vec::new();
-        for (i, s) in self.slots.iter().enumerate() {
-            if let Some(inst) = &s.inst {
-                if inst.state != InstanceState::Alive && inst.ended_at + retention_ms <= now {
-                    doomed.push(i as u32);
+        for (i, s) in self.slots.iter() {
+            if let Some(inst) = &s.item {
+                if inst.state != InstanceState::Alive && inst.ended_at() + retention_ms <= now {
+                    doomed.push(i);
                 }
             }
         }
@@ -503,31 +576,26 @@ impl State {
     }
 
     fn remove(&mut self, slot: u32) -> Option<(String, String)> {
-        let s = self.slots.get_mut(slot as usize)?;
-        let inst = s.inst.take()?;
-        s.gen = s.gen.wrapping_add(1);
-        self.free.push(slot);
+        let inst = self.slots.remove(slot)?;
         self.counts[inst.state.index()] -= 1;
-        if let Some(map) = self.services.get_mut(inst.service.as_ref()) {
-            map.remove(inst.name.as_ref());
-            if map.is_empty() {
+        if let Some(table) = self.services.get_mut(inst.service.as_ref()) {
+            if let Ok(entry) = table.find_entry(self.hasher.hash_one(inst.name()), |&s| s == slot) {
+                entry.remove();
+            }
+            if table.is_empty() {
                 self.services.remove(inst.service.as_ref());
             }
         }
-        Some((inst.service.to_string(), inst.name.to_string()))
+        Some((inst.service.to_string(), inst.name().to_string()))
     }
 
     /// Every instance, sorted by service and name.
     pub fn snapshot(&self, now: u64) -> Vec<InstanceView> {
         let mut out = Vec::with_capacity(self.len());
-        for map in self.services.values() {
-            let mut names: Vec<(&Arc<str>, &u32)> = map.iter().collect();
-            names.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            out.extend(
-                names
-                    .into_iter()
-                    .filter_map(|(_, &slot)| self.inst(slot).map(|i| view(i, now))),
-            );
+        for table in self.services.values() {
+            let mut members: Vec<&Instance> = table.iter().filter_map(|&s| self.inst(s)).collect();
+            members.sort_unstable_by(|a, b| a.name().cmp(b.name()));
+            out.extend(members.into_iter().map(|i| view(i, now)));
         }
         out
     }
@@ -542,7 +610,7 @@ impl State {
         let mut alive: HashMap<*const u8, (Arc<str>, usize)> =
             HashMap::with_capacity(self.services.len());
         let mut others = Vec::new();
-        for i in self.slots.iter().filter_map(|s| s.inst.as_ref()) {
+        for i in self.slots.iter().filter_map(|(_, s)| s.item.as_ref()) {
             if i.state == InstanceState::Alive {
                 alive
                     .entry(Arc::as_ptr(&i.service).cast::<u8>())
@@ -564,7 +632,7 @@ impl State {
         // The first change after `revision` of each key carries its state at
         // `revision` as `prev`.
         let later = self.history.since(revision + 1, usize::MAX)?;
-        let mut before: HashMap<(&str, &str), &Option<InstanceView>> = HashMap::new();
+        let mut before: HashMap<(&str, &str), &Option<Box<InstanceView>>> = HashMap::new();
         for e in &later {
             before
                 .entry((e.service.as_str(), e.instance.as_str()))
@@ -575,7 +643,7 @@ impl State {
             if v.mod_revision <= revision {
                 out.push(v);
             } else if let Some(Some(p)) = before.get(&(v.service.as_str(), v.instance.as_str())) {
-                out.push(p.clone());
+                out.push(InstanceView::clone(p));
             }
         }
         Ok(out)
@@ -596,6 +664,7 @@ impl State {
             return;
         }
         let service = self.intern_service(&v.service);
+        let (text, name_len) = Instance::text_of(&v.instance, &v.address);
         let ended_at = match v.state {
             InstanceState::Alive => 0,
             InstanceState::Expired => v.expired_at_unix_ms.unwrap_or(v.last_heartbeat_unix_ms),
@@ -603,13 +672,19 @@ impl State {
                 .deregistered_at_unix_ms
                 .unwrap_or(v.last_heartbeat_unix_ms),
         };
-        let inst = Instance {
+        let reason = v.deregister_reason.as_deref().map(Box::from);
+        let mut inst = Instance {
             service,
-            name: Arc::from(v.instance.as_str()),
-            address: v.address.clone().into_boxed_str(),
-            metadata: v.metadata.clone(),
-            reason: v.deregister_reason.as_deref().map(Box::from),
-            recent_restarts: None,
+            text,
+            name_len,
+            metadata: None,
+            cold: (ended_at != 0 || reason.is_some()).then(|| {
+                Box::new(Cold {
+                    ended_at,
+                    reason,
+                    recent_restarts: Vec::new(),
+                })
+            }),
             heartbeat_revision: v.heartbeat_revision,
             create_revision: v.create_revision,
             mod_revision: v.mod_revision,
@@ -617,7 +692,6 @@ impl State {
             registered_at: v.registered_at_unix_ms,
             last_heartbeat: v.last_heartbeat_unix_ms,
             expires_at: v.expires_at_unix_ms.unwrap_or(0),
-            ended_at,
             armed_at: 0,
             ttl_ms: v.ttl_ms,
             restarts_total: v.restarts_total,
@@ -625,6 +699,7 @@ impl State {
             health: v.health,
             source: v.source,
         };
+        inst.set_metadata(v.metadata.clone());
         self.insert(inst);
     }
 
@@ -678,12 +753,10 @@ impl State {
     /// from `now`, so the collector's own downtime never expires anything.
     pub fn rearm_all(&mut self, now: u64) {
         self.deadlines.clear();
-        for s in &mut self.slots {
-            if let Some(i) = s.inst.as_mut() {
-                i.armed_at = 0;
-                if i.state == InstanceState::Alive && i.source == Source::Http {
-                    i.expires_at = now + u64::from(i.ttl_ms);
-                }
+        for i in self.slots.items_mut() {
+            i.armed_at = 0;
+            if i.state == InstanceState::Alive && i.source == Source::Http {
+                i.expires_at = now + u64::from(i.ttl_ms);
             }
         }
         for slot in 0..self.slots.len() as u32 {
@@ -693,16 +766,19 @@ impl State {
 }
 
 fn view(i: &Instance, now: u64) -> InstanceView {
-    let restarts_last_hour = i.recent_restarts.as_ref().map_or(0, |t| {
-        t.iter().filter(|&&at| at + RESTART_WINDOW_MS > now).count() as u32
+    let restarts_last_hour = i.cold.as_ref().map_or(0, |c| {
+        c.recent_restarts
+            .iter()
+            .filter(|&&at| at + RESTART_WINDOW_MS > now)
+            .count() as u32
     });
     InstanceView {
         service: i.service.to_string(),
-        instance: i.name.to_string(),
+        instance: i.name().to_string(),
         state: i.state,
         source: i.source,
-        address: i.address.to_string(),
-        metadata: i.metadata.clone(),
+        address: i.address().to_string(),
+        metadata: i.metadata().clone(),
         health: i.health,
         ttl_ms: i.ttl_ms,
         heartbeat_revision: i.heartbeat_revision,
@@ -713,9 +789,9 @@ fn view(i: &Instance, now: u64) -> InstanceView {
         registered_at_unix_ms: i.registered_at,
         last_heartbeat_unix_ms: i.last_heartbeat,
         expires_at_unix_ms: (i.expires_at != 0).then_some(i.expires_at),
-        expired_at_unix_ms: (i.state == InstanceState::Expired).then_some(i.ended_at),
-        deregistered_at_unix_ms: (i.state == InstanceState::Deregistered).then_some(i.ended_at),
-        deregister_reason: i.reason.as_deref().map(str::to_string),
+        expired_at_unix_ms: (i.state == InstanceState::Expired).then_some(i.ended_at()),
+        deregistered_at_unix_ms: (i.state == InstanceState::Deregistered).then_some(i.ended_at()),
+        deregister_reason: i.reason().map(str::to_string),
         restarts_last_hour,
         restarts_total: i.restarts_total,
         last_traffic_unix_ms: None,
