@@ -69,7 +69,7 @@ struct Instance {
     armed_at: u64,
     ttl_ms: u32,
     restarts_total: u32,
-    name_len: u16,
+    name_len: u32,
     state: InstanceState,
     health: Health,
     source: Source,
@@ -86,27 +86,24 @@ struct Cold {
 }
 
 impl Instance {
-    fn text_of(name: &str, address: &str) -> (Box<str>, u16) {
+    fn text_of(name: &str, address: &str) -> (Box<str>, u32) {
         let mut text = String::with_capacity(name.len() + address.len());
         text.push_str(name);
         text.push_str(address);
-        // Names are at most a few hundred bytes (validated at the API).
+        // u32, not u16: etcd keys (instance names) are not bounded like
+        // the HTTP API's 253 bytes, and a u32 still fits in the padding.
         (
             text.into_boxed_str(),
-            u16::try_from(name.len()).unwrap_or(u16::MAX),
+            u32::try_from(name.len()).unwrap_or(u32::MAX),
         )
     }
 
     fn name(&self) -> &str {
-        self.text
-            .get(..usize::from(self.name_len))
-            .unwrap_or_default()
+        self.text.get(..self.name_len as usize).unwrap_or_default()
     }
 
     fn address(&self) -> &str {
-        self.text
-            .get(usize::from(self.name_len)..)
-            .unwrap_or_default()
+        self.text.get(self.name_len as usize..).unwrap_or_default()
     }
 
     fn set_address(&mut self, address: &str) {

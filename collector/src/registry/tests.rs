@@ -433,3 +433,19 @@ async fn liveness_summary_counts_alive_and_lists_the_rest() {
         2
     );
 }
+
+#[tokio::test]
+async fn a_name_longer_than_64_kib_is_found_again() {
+    // etcd keys are not bounded like the HTTP API's names.
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let r = open(dir.path(), &clock);
+    let name = "n".repeat(70_000);
+    let first = r.heartbeat(hb(&name, 1, 10_000)).await.unwrap();
+    let again = r.heartbeat(hb(&name, 2, 10_000)).await.unwrap();
+    assert_eq!(again.outcome, HeartbeatOutcome::Renewed);
+    assert_eq!(again.lease_id, first.lease_id);
+    let got = r.get("checkout", &name).unwrap();
+    assert_eq!(got.instance, name);
+    assert_eq!(got.address, "10.0.0.1:80");
+}
