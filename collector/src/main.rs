@@ -34,8 +34,9 @@ fn run(config: Config) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
+        let stop = shutdown_signal();
         if let Some(remote) = config.demo_remote.clone() {
-            return run_demo_only(&config, remote).await;
+            return run_demo_only(&config, remote, stop).await;
         }
         let running = pipeline::start(config.clone())
             .await
@@ -67,7 +68,7 @@ fn run(config: Config) -> anyhow::Result<()> {
         } else {
             None
         };
-        shutdown_signal().await;
+        stop.await;
         tracing::info!("shutdown signal received, draining");
         if let Some(d) = demo {
             d.shutdown().await;
@@ -78,7 +79,11 @@ fn run(config: Config) -> anyhow::Result<()> {
 
 /// `--demo --demo-collector URL`: only the demo system and its agents,
 /// sending to a collector elsewhere (e.g. the compose `demo` service).
-async fn run_demo_only(config: &Config, remote: DemoRemote) -> anyhow::Result<()> {
+async fn run_demo_only(
+    config: &Config,
+    remote: DemoRemote,
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
     let settings = DemoSettings {
         data_dir: config.data_dir.clone(),
         collector_http: remote.http.clone(),
@@ -94,25 +99,36 @@ async fn run_demo_only(config: &Config, remote: DemoRemote) -> anyhow::Result<()
         "Skein demo is sending to {}. Open its UI: {}/",
         remote.http, remote.http
     );
-    shutdown_signal().await;
+    stop.await;
     tracing::info!("shutdown signal received, stopping the demo");
     demo.shutdown().await;
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Listen for SIGTERM and SIGINT from now on; the returned future completes
+/// on the first of them. Called before anything starts: until a handler is
+/// registered the default action kills the process, so a signal sent right
+/// after the `listening` lines used to end it with status 143 instead of a
+/// graceful exit 0.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
-    let ctrl_c = tokio::signal::ctrl_c();
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = ctrl_c => {},
-                _ = term.recv() => {},
+    async fn first(listener: std::io::Result<tokio::signal::unix::Signal>, name: &str) {
+        match listener {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for {name} ({e}); it will not stop the collector");
+                std::future::pending::<()>().await;
             }
         }
-        Err(e) => {
-            tracing::warn!("cannot listen for SIGTERM ({e}); only Ctrl-C stops the collector");
-            let _ = ctrl_c.await;
+    }
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        tokio::select! {
+            _ = first(term, "SIGTERM") => {},
+            _ = first(int, "SIGINT") => {},
         }
     }
 }
