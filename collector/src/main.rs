@@ -7,6 +7,15 @@ use skein_collector::config::{Args, Config, DemoRemote};
 use skein_collector::demo::{self, schedule::FailureCycle, DemoSettings};
 use skein_collector::{pipeline, telemetry};
 
+/// jemalloc, not glibc's malloc: a query of a 100k-span trace allocates and
+/// frees ~100 MB in a second on several threads, and glibc handed those
+/// pages back to the kernel and faulted them in again on every request
+/// (a sixth of the time); ingest and the registry allocate millions of
+/// small objects, where jemalloc's size classes carry no per-block header.
+/// Measured in BENCHMARKS.md ("Allocator").
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> std::process::ExitCode {
     let config = match Config::load(Args::parse()) {
         Ok(c) => c,
