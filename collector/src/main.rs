@@ -16,6 +16,14 @@ use skein_collector::{pipeline, telemetry};
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// jemalloc's start-up options (`_RJEM_MALLOC_CONF` in the environment
+/// overrides them): a background thread returns freed pages to the kernel
+/// as they age, so request threads never do that work and an idle
+/// collector's RSS shrinks back after a burst.
+#[allow(non_upper_case_globals)]
+#[export_name = "_rjem_malloc_conf"]
+pub static malloc_conf: &[u8] = b"background_thread:true\0";
+
 fn main() -> std::process::ExitCode {
     let config = match Config::load(Args::parse()) {
         Ok(c) => c,

@@ -47,8 +47,8 @@ impl RegistryLiveness {
                         let _ = tx.send(RegistryEvent {
                             revision: e.revision,
                             kind: event_kind(e.kind),
-                            service: e.service.clone(),
-                            instance: e.instance.clone(),
+                            service: e.service().to_owned(),
+                            instance: e.instance().to_owned(),
                         });
                     }
                     Err(registry::SubscriptionError::Lagged { .. }) => continue,

@@ -112,12 +112,23 @@ mod tests {
         Arc::new(Event {
             revision: rev,
             kind: EventType::Registered,
-            service: "s".into(),
-            instance: view.instance.clone(),
             at_unix_ms: 0,
             value: view,
             prev: None,
         })
+    }
+
+    #[test]
+    fn an_event_is_written_with_its_names_at_the_top_and_read_back_whole() {
+        let e = ev(7);
+        let json = serde_json::to_value(&*e).expect("serializes");
+        assert_eq!(json["service"], "s");
+        assert_eq!(json["instance"], "i7");
+        assert_eq!(json["type"], "registered");
+        assert_eq!(json["value"]["instance"], "i7");
+        assert!(json["prev"].is_null());
+        let back: Event = serde_json::from_value(json).expect("reads back");
+        assert_eq!(back, *e);
     }
 
     #[test]

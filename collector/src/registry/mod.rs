@@ -385,8 +385,8 @@ impl Registry {
                 .expiry_delay
                 .observe(late_ms as f64 / 1000.0);
             tracing::info!(
-                service = %event.service,
-                instance = %event.instance,
+                service = %event.service(),
+                instance = %event.instance(),
                 revision = event.revision,
                 late_ms,
                 "registry: lease expired"

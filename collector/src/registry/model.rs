@@ -184,19 +184,83 @@ impl EventType {
 }
 
 /// One membership change: exactly one per global revision.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// The service and instance names are those of `value`; they are written
+/// at the top level too (the watch API's shape) but stored once: the
+/// history holds thousands of events.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(from = "EventWire")]
 pub struct Event {
     pub revision: u64,
-    #[serde(rename = "type")]
     pub kind: EventType,
-    pub service: String,
-    pub instance: String,
     pub at_unix_ms: u64,
     /// The instance after the change.
     pub value: InstanceView,
     /// The instance before the change (`None` when it did not exist).
     /// Boxed: the history keeps thousands of events, most without one.
     pub prev: Option<Box<InstanceView>>,
+}
+
+impl Event {
+    pub fn service(&self) -> &str {
+        &self.value.service
+    }
+
+    pub fn instance(&self) -> &str {
+        &self.value.instance
+    }
+}
+
+/// An event as written: `{"revision","type","service","instance",
+/// "at_unix_ms","value","prev"}`.
+#[derive(Serialize)]
+struct EventOut<'a> {
+    revision: u64,
+    #[serde(rename = "type")]
+    kind: EventType,
+    service: &'a str,
+    instance: &'a str,
+    at_unix_ms: u64,
+    value: &'a InstanceView,
+    prev: Option<&'a InstanceView>,
+}
+
+impl Serialize for Event {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        EventOut {
+            revision: self.revision,
+            kind: self.kind,
+            service: self.service(),
+            instance: self.instance(),
+            at_unix_ms: self.at_unix_ms,
+            value: &self.value,
+            prev: self.prev.as_deref(),
+        }
+        .serialize(s)
+    }
+}
+
+/// An event as read; the top-level names repeat `value`'s and are not kept.
+#[derive(Deserialize)]
+struct EventWire {
+    revision: u64,
+    #[serde(rename = "type")]
+    kind: EventType,
+    at_unix_ms: u64,
+    value: InstanceView,
+    prev: Option<Box<InstanceView>>,
+}
+
+impl From<EventWire> for Event {
+    fn from(w: EventWire) -> Self {
+        Event {
+            revision: w.revision,
+            kind: w.kind,
+            at_unix_ms: w.at_unix_ms,
+            value: w.value,
+            prev: w.prev,
+        }
+    }
 }
 
 /// Events are shared between the history, watchers and subscribers.

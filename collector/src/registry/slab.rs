@@ -1,29 +1,35 @@
 //! The registry's instance slab: slots addressed by `u32`, stored in
 //! fixed-size chunks so that growing never doubles the memory (a `Vec` at
 //! 100k instances holds room for 131k) nor copies every instance on a
-//! resize. Each slot carries a generation, bumped when it is emptied, so a
+//! resize. Each slot has a generation, bumped when it is emptied, so a
 //! stale reference (a deadline-heap entry) can tell it is stale.
 //!
 //! Owns only the storage; what an instance is, is `state.rs`'s business.
 
-/// Slots per chunk: 1024 × ~136 B, one `mmap`-sized allocation each.
+/// Slots per chunk. The items and the generations are two allocations, so
+/// a chunk of 128-byte items is exactly 128 KiB, one of jemalloc's size
+/// classes; a slot holding both (136 B with padding) made 139,264-byte
+/// chunks that jemalloc rounds up to 160 KiB of address space.
 const CHUNK: usize = 1024;
 
 #[derive(Debug)]
-pub(super) struct Slot<T> {
-    pub gen: u32,
-    pub item: Option<T>,
+struct Chunk<T> {
+    items: Box<[Option<T>]>,
+    gens: Box<[u32]>,
 }
 
-impl<T> Default for Slot<T> {
-    fn default() -> Self {
-        Slot { gen: 0, item: None }
+impl<T> Chunk<T> {
+    fn new() -> Self {
+        Chunk {
+            items: (0..CHUNK).map(|_| None).collect(),
+            gens: vec![0; CHUNK].into_boxed_slice(),
+        }
     }
 }
 
 #[derive(Debug)]
 pub(super) struct Slab<T> {
-    chunks: Vec<Box<[Slot<T>]>>,
+    chunks: Vec<Chunk<T>>,
     /// Slots handed out so far (occupied or free).
     len: usize,
     free: Vec<u32>,
@@ -40,28 +46,25 @@ impl<T> Default for Slab<T> {
 }
 
 impl<T> Slab<T> {
-    pub fn slot(&self, i: u32) -> Option<&Slot<T>> {
+    fn place(&self, i: u32) -> Option<(usize, usize)> {
         let i = i as usize;
-        if i >= self.len {
-            return None;
-        }
-        self.chunks.get(i / CHUNK)?.get(i % CHUNK)
+        (i < self.len).then_some((i / CHUNK, i % CHUNK))
     }
 
-    pub fn slot_mut(&mut self, i: u32) -> Option<&mut Slot<T>> {
-        let i = i as usize;
-        if i >= self.len {
-            return None;
-        }
-        self.chunks.get_mut(i / CHUNK)?.get_mut(i % CHUNK)
+    /// The generation of slot `i` (bumped each time it is emptied).
+    pub fn gen(&self, i: u32) -> Option<u32> {
+        let (c, o) = self.place(i)?;
+        self.chunks.get(c)?.gens.get(o).copied()
     }
 
     pub fn get(&self, i: u32) -> Option<&T> {
-        self.slot(i)?.item.as_ref()
+        let (c, o) = self.place(i)?;
+        self.chunks.get(c)?.items.get(o)?.as_ref()
     }
 
     pub fn get_mut(&mut self, i: u32) -> Option<&mut T> {
-        self.slot_mut(i)?.item.as_mut()
+        let (c, o) = self.place(i)?;
+        self.chunks.get_mut(c)?.items.get_mut(o)?.as_mut()
     }
 
     /// Store `item` in a free slot (a freed one first) and return its index.
@@ -70,36 +73,39 @@ impl<T> Slab<T> {
             Some(i) => i,
             None => {
                 if self.len == self.chunks.len() * CHUNK {
-                    self.chunks
-                        .push((0..CHUNK).map(|_| Slot::default()).collect());
+                    self.chunks.push(Chunk::new());
                 }
                 self.len += 1;
                 (self.len - 1) as u32
             }
         };
-        if let Some(s) = self.slot_mut(i) {
-            s.item = Some(item);
+        let (c, o) = (i as usize / CHUNK, i as usize % CHUNK);
+        if let Some(slot) = self.chunks.get_mut(c).and_then(|ch| ch.items.get_mut(o)) {
+            *slot = Some(item);
         }
         i
     }
 
     /// Empty slot `i`, bump its generation and return what it held.
     pub fn remove(&mut self, i: u32) -> Option<T> {
-        let s = self.slot_mut(i)?;
-        let item = s.item.take()?;
-        s.gen = s.gen.wrapping_add(1);
+        let (c, o) = self.place(i)?;
+        let chunk = self.chunks.get_mut(c)?;
+        let item = chunk.items.get_mut(o)?.take()?;
+        if let Some(g) = chunk.gens.get_mut(o) {
+            *g = g.wrapping_add(1);
+        }
         self.free.push(i);
         Some(item)
     }
 
-    /// Every slot handed out, with its index.
-    pub fn iter(&self) -> impl Iterator<Item = (u32, &Slot<T>)> {
+    /// Every occupied slot's item, with its index.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &T)> {
         self.chunks
             .iter()
-            .flat_map(|c| c.iter())
+            .flat_map(|c| c.items.iter())
             .take(self.len)
             .enumerate()
-            .map(|(i, s)| (i as u32, s))
+            .filter_map(|(i, s)| Some((i as u32, s.as_ref()?)))
     }
 
     /// Every occupied slot's item, mutably.
@@ -107,9 +113,9 @@ impl<T> Slab<T> {
         let len = self.len;
         self.chunks
             .iter_mut()
-            .flat_map(|c| c.iter_mut())
+            .flat_map(|c| c.items.iter_mut())
             .take(len)
-            .filter_map(|s| s.item.as_mut())
+            .filter_map(Option::as_mut)
     }
 
     /// Slots handed out so far (the bound of valid indexes).
@@ -132,24 +138,27 @@ mod tests {
         assert_eq!(slab.chunks.len(), 3);
         assert_eq!(slab.get(CHUNK as u32 + 1), Some(&(CHUNK as u32 + 1)));
         assert_eq!(slab.get(n), None);
-        assert_eq!(slab.slot(n + 1).map(|s| s.gen), None);
+        assert_eq!(slab.gen(n + 1), None);
 
-        let gen = slab.slot(7).map(|s| s.gen);
+        let gen = slab.gen(7);
         assert_eq!(slab.remove(7), Some(7));
         assert_eq!(slab.remove(7), None);
         assert_eq!(slab.get(7), None);
-        assert_ne!(slab.slot(7).map(|s| s.gen), gen);
+        assert_ne!(slab.gen(7), gen);
         assert_eq!(slab.insert(99), 7, "a freed slot is reused first");
         assert_eq!(slab.insert(100), n, "then the slab grows");
         assert_eq!(slab.len(), n as usize + 1);
-        assert_eq!(slab.iter().count(), n as usize + 1);
         for v in slab.items_mut() {
             *v += 1;
         }
         assert_eq!(slab.get(7), Some(&100));
+        assert_eq!(slab.iter().count(), n as usize + 1);
+        slab.remove(3);
         assert_eq!(
-            slab.iter().filter(|(_, s)| s.item.is_some()).count(),
-            n as usize + 1
+            slab.iter().count(),
+            n as usize,
+            "an empty slot is not listed"
         );
+        assert!(slab.iter().all(|(i, _)| i != 3));
     }
 }

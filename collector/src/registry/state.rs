@@ -401,11 +401,12 @@ impl State {
     /// Make sure an alive, Skein-timed instance has a heap entry no later
     /// than its deadline.
     fn arm(&mut self, slot: u32) {
-        let Some(s) = self.slots.slot_mut(slot) else {
+        let Some(gen) = self.slots.gen(slot) else {
             return;
         };
-        let gen = s.gen;
-        let Some(inst) = s.item.as_mut() else { return };
+        let Some(inst) = self.slots.get_mut(slot) else {
+            return;
+        };
         if inst.state != InstanceState::Alive || inst.source != Source::Http {
             return;
         }
@@ -435,8 +436,6 @@ impl State {
         let event = Arc::new(Event {
             revision: rev,
             kind,
-            service: value.service.clone(),
-            instance: value.instance.clone(),
             at_unix_ms: now,
             value,
             prev: prev.map(Box::new),
@@ -520,13 +519,10 @@ impl State {
                 return None;
             }
             self.deadlines.pop();
-            let Some(s) = self.slots.slot_mut(slot) else {
-                continue;
-            };
-            if s.gen != gen {
+            if self.slots.gen(slot) != Some(gen) {
                 continue;
             }
-            let Some(inst) = s.item.as_mut() else {
+            let Some(inst) = self.slots.get_mut(slot) else {
                 continue;
             };
             if inst.armed_at != at {
@@ -552,11 +548,9 @@ impl State {
     /// Returns their keys (the caller logs the purge). Not a revision.
     pub fn purge(&mut self, now: u64, retention_ms: u64) -> Vec<(String, String)> {
         let mut doomed = Vec::new();
-        for (i, s) in self.slots.iter() {
-            if let Some(inst) = &s.item {
-                if inst.state != InstanceState::Alive && inst.ended_at() + retention_ms <= now {
-                    doomed.push(i);
-                }
+        for (i, inst) in self.slots.iter() {
+            if inst.state != InstanceState::Alive && inst.ended_at() + retention_ms <= now {
+                doomed.push(i);
             }
         }
         doomed
@@ -607,7 +601,7 @@ impl State {
         let mut alive: HashMap<*const u8, (Arc<str>, usize)> =
             HashMap::with_capacity(self.services.len());
         let mut others = Vec::new();
-        for i in self.slots.iter().filter_map(|(_, s)| s.item.as_ref()) {
+        for (_, i) in self.slots.iter() {
             if i.state == InstanceState::Alive {
                 alive
                     .entry(Arc::as_ptr(&i.service).cast::<u8>())
@@ -631,9 +625,7 @@ impl State {
         let later = self.history.since(revision + 1, usize::MAX)?;
         let mut before: HashMap<(&str, &str), &Option<Box<InstanceView>>> = HashMap::new();
         for e in &later {
-            before
-                .entry((e.service.as_str(), e.instance.as_str()))
-                .or_insert(&e.prev);
+            before.entry((e.service(), e.instance())).or_insert(&e.prev);
         }
         let mut out = Vec::new();
         for v in self.snapshot(now) {
@@ -820,5 +812,16 @@ fn unreachable_view() -> InstanceView {
         restarts_last_hour: 0,
         restarts_total: 0,
         last_traffic_unix_ms: None,
+    }
+}
+
+#[cfg(test)]
+mod layout {
+    /// A slab chunk holds 1,024 of these: at 128 B it is exactly 128 KiB,
+    /// an allocator size class (see `slab.rs`). A field more would cost
+    /// every instance the rounding up to the next class, not just its size.
+    #[test]
+    fn a_slot_of_the_slab_is_128_bytes() {
+        assert_eq!(std::mem::size_of::<Option<super::Instance>>(), 128);
     }
 }
