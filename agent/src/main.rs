@@ -6,6 +6,12 @@ use clap::Parser;
 use skein_agent::config::{Args, Config};
 use skein_agent::{pipeline, telemetry};
 
+/// jemalloc, as in the collector: the forwarder allocates and frees a batch
+/// buffer per export; glibc's per-thread arenas grew RSS and handed pages
+/// back and forth with the kernel.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let config = Config::load(args)?;
