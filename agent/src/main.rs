@@ -25,23 +25,9 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
-        let shutdown = async {
-            use tokio::signal::unix::{signal, SignalKind};
-            match (
-                signal(SignalKind::terminate()),
-                signal(SignalKind::interrupt()),
-            ) {
-                (Ok(mut term), Ok(mut int)) => {
-                    tokio::select! {
-                        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-                        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
-                    }
-                }
-                _ => {
-                    let _ = tokio::signal::ctrl_c().await;
-                }
-            }
-        };
+        // Listen for the signals before anything starts: a SIGTERM sent
+        // right after the listening lines must shut down, not kill.
+        let shutdown = skein_otlp::shutdown::signal_received("skein-agent");
         pipeline::run(config, shutdown).await
     })?;
     tracing::info!("stopped");

@@ -51,7 +51,7 @@ fn run(config: Config) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
-        let stop = shutdown_signal();
+        let stop = skein_otlp::shutdown::signal_received("skein-collector");
         if let Some(remote) = config.demo_remote.clone() {
             return run_demo_only(&config, remote, stop).await;
         }
@@ -120,32 +120,4 @@ async fn run_demo_only(
     tracing::info!("shutdown signal received, stopping the demo");
     demo.shutdown().await;
     Ok(())
-}
-
-/// Listen for SIGTERM and SIGINT from now on; the returned future completes
-/// on the first of them. Called before anything starts: until a handler is
-/// registered the default action kills the process, so a signal sent right
-/// after the `listening` lines used to end it with status 143 instead of a
-/// graceful exit 0.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    async fn first(listener: std::io::Result<tokio::signal::unix::Signal>, name: &str) {
-        match listener {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!("cannot listen for {name} ({e}); it will not stop the collector");
-                std::future::pending::<()>().await;
-            }
-        }
-    }
-    let term = signal(SignalKind::terminate());
-    let int = signal(SignalKind::interrupt());
-    async move {
-        tokio::select! {
-            _ = first(term, "SIGTERM") => {},
-            _ = first(int, "SIGINT") => {},
-        }
-    }
 }

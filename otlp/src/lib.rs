@@ -10,6 +10,7 @@
 pub mod grpc;
 pub mod http;
 pub mod net;
+pub mod shutdown;
 pub mod validate;
 
 use std::future::Future;
