@@ -18,10 +18,15 @@
 //! when an entry comes due for an instance that renewed meanwhile it is
 //! pushed again at the new deadline. Detection is O(log n) per due entry,
 //! never a scan of all instances.
+//!
+//! Liveness (the alert engine's view, every second) is kept incrementally:
+//! alive counts per service and the set of slots not alive, updated in one
+//! place ([`State::counted`]) on every state change, so reading it under the
+//! lock never walks the alive instances.
 
 use std::cmp::Reverse;
 use std::collections::hash_map::RandomState;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
@@ -136,13 +141,26 @@ impl Instance {
     }
 }
 
+/// One service's instances.
+#[derive(Debug, Default)]
+struct Members {
+    /// Slot numbers, hashed by instance name (compared through the slab).
+    slots: HashTable<u32>,
+    /// How many of them are alive.
+    alive: usize,
+}
+
 /// Everything the registry knows.
 #[derive(Debug)]
 pub struct State {
     revision: u64,
     slots: Slab<Instance>,
-    /// Per service: the slots of its instances, hashed by instance name.
-    services: BTreeMap<Arc<str>, HashTable<u32>>,
+    /// Per service: the slots of its instances, hashed by instance name,
+    /// and how many of them are alive.
+    services: BTreeMap<Arc<str>, Members>,
+    /// Slots of the instances that are not alive (expired, deregistered),
+    /// so that liveness never walks the alive ones.
+    not_alive: BTreeSet<u32>,
     hasher: RandomState,
     deadlines: BinaryHeap<Reverse<(u64, u32, u32)>>,
     history: History,
@@ -159,6 +177,7 @@ impl State {
             revision: 0,
             slots: Slab::default(),
             services: BTreeMap::new(),
+            not_alive: BTreeSet::new(),
             hasher: RandomState::new(),
             deadlines: BinaryHeap::new(),
             history: History::new(history_capacity, 1),
@@ -199,9 +218,10 @@ impl State {
     }
 
     fn slot_of(&self, service: &str, instance: &str) -> Option<u32> {
-        let table = self.services.get(service)?;
+        let members = self.services.get(service)?;
         let slots = &self.slots;
-        table
+        members
+            .slots
             .find(self.hasher.hash_one(instance), |&s| {
                 slots.get(s).is_some_and(|i| i.name() == instance)
             })
@@ -298,8 +318,9 @@ impl State {
         let (lease_id, expires_at) = (inst.create_revision, inst.expires_at);
         self.arm(slot);
         if prev_state != InstanceState::Alive {
-            self.counts[prev_state.index()] -= 1;
-            self.counts[InstanceState::Alive.index()] += 1;
+            let service = self.slots.get(slot).map(|i| i.service.clone());
+            let service = service.as_deref().unwrap_or_default();
+            self.counted(slot, service, Some(prev_state), Some(InstanceState::Alive));
             self.restarts_total += 1;
         }
         let event = kind.map(|kind| self.record(slot, kind, now, prev));
@@ -378,7 +399,7 @@ impl State {
             return k.clone();
         }
         let k: Arc<str> = Arc::from(service);
-        self.services.insert(k.clone(), HashTable::new());
+        self.services.insert(k.clone(), Members::default());
         k
     }
 
@@ -389,12 +410,13 @@ impl State {
         let slot = self.slots.insert(inst);
         let (slots, hasher) = (&self.slots, &self.hasher);
         self.services
-            .entry(service)
+            .entry(service.clone())
             .or_default()
+            .slots
             .insert_unique(hash, slot, |&s| {
                 hasher.hash_one(slots.get(s).map_or("", Instance::name))
             });
-        self.counts[state.index()] += 1;
+        self.counted(slot, &service, None, Some(state));
         slot
     }
 
@@ -482,8 +504,8 @@ impl State {
         let cold = inst.cold();
         cold.ended_at = now;
         cold.reason = reason.map(Box::from);
-        self.counts[from.index()] -= 1;
-        self.counts[to.index()] += 1;
+        let service = inst.service.clone();
+        self.counted(slot, &service, Some(from), Some(to));
         let kind = match to {
             InstanceState::Expired => EventType::Expired,
             _ => EventType::Deregistered,
@@ -568,12 +590,13 @@ impl State {
 
     fn remove(&mut self, slot: u32) -> Option<(String, String)> {
         let inst = self.slots.remove(slot)?;
-        self.counts[inst.state.index()] -= 1;
-        if let Some(table) = self.services.get_mut(inst.service.as_ref()) {
-            if let Ok(entry) = table.find_entry(self.hasher.hash_one(inst.name()), |&s| s == slot) {
+        self.counted(slot, &inst.service, Some(inst.state), None);
+        if let Some(members) = self.services.get_mut(inst.service.as_ref()) {
+            let hash = self.hasher.hash_one(inst.name());
+            if let Ok(entry) = members.slots.find_entry(hash, |&s| s == slot) {
                 entry.remove();
             }
-            if table.is_empty() {
+            if members.slots.is_empty() {
                 self.services.remove(inst.service.as_ref());
             }
         }
@@ -583,8 +606,9 @@ impl State {
     /// Every instance, sorted by service and name.
     pub fn snapshot(&self, now: u64) -> Vec<InstanceView> {
         let mut out = Vec::with_capacity(self.len());
-        for table in self.services.values() {
-            let mut members: Vec<&Instance> = table.iter().filter_map(|&s| self.inst(s)).collect();
+        for service in self.services.values() {
+            let mut members: Vec<&Instance> =
+                service.slots.iter().filter_map(|&s| self.inst(s)).collect();
             members.sort_unstable_by(|a, b| a.name().cmp(b.name()));
             out.extend(members.into_iter().map(|i| view(i, now)));
         }
@@ -592,26 +616,49 @@ impl State {
     }
 
     /// Alive instances counted per service, and views of every other one:
-    /// what liveness evaluation needs, without copying the alive ones. One
-    /// sequential pass over the slab under the registry lock, no allocation
-    /// per alive instance. Every instance of a service holds the one
-    /// interned name (the `services` entry goes only with its last
-    /// instance), so services are counted by that pointer.
+    /// what liveness evaluation needs. Both are kept up to date by
+    /// [`State::counted`], so this costs O(services + instances not alive)
+    /// under the registry lock, never a pass over the alive ones.
     pub fn liveness_summary(&self, now: u64) -> (Vec<(Arc<str>, usize)>, Vec<InstanceView>) {
-        let mut alive: HashMap<*const u8, (Arc<str>, usize)> =
-            HashMap::with_capacity(self.services.len());
-        let mut others = Vec::new();
-        for (_, i) in self.slots.iter() {
-            if i.state == InstanceState::Alive {
-                alive
-                    .entry(Arc::as_ptr(&i.service).cast::<u8>())
-                    .or_insert_with(|| (i.service.clone(), 0))
-                    .1 += 1;
-            } else {
-                others.push(view(i, now));
-            }
+        let alive = self
+            .services
+            .iter()
+            .filter(|(_, m)| m.alive > 0)
+            .map(|(name, m)| (name.clone(), m.alive))
+            .collect();
+        let others = self
+            .not_alive
+            .iter()
+            .filter_map(|&slot| self.inst(slot))
+            .map(|i| view(i, now))
+            .collect();
+        (alive, others)
+    }
+
+    /// Account for slot `slot` of `service` moving from state `from` to
+    /// `to` (`None`: not in the registry). The one place that keeps
+    /// `counts`, the per-service alive counts and `not_alive` in step.
+    fn counted(
+        &mut self,
+        slot: u32,
+        service: &str,
+        from: Option<InstanceState>,
+        to: Option<InstanceState>,
+    ) {
+        let alive = |s: Option<InstanceState>| usize::from(s == Some(InstanceState::Alive));
+        if let Some(f) = from {
+            self.counts[f.index()] -= 1;
         }
-        (alive.into_values().collect(), others)
+        if let Some(t) = to {
+            self.counts[t.index()] += 1;
+        }
+        if let Some(m) = self.services.get_mut(service) {
+            m.alive = (m.alive + alive(to)).saturating_sub(alive(from));
+        }
+        match to {
+            Some(InstanceState::Alive) | None => self.not_alive.remove(&slot),
+            Some(_) => self.not_alive.insert(slot),
+        };
     }
 
     /// Instances as they were at `revision` (renewal fields are current:
@@ -812,6 +859,109 @@ fn unreachable_view() -> InstanceView {
         restarts_last_hour: 0,
         restarts_total: 0,
         last_traffic_unix_ms: None,
+    }
+}
+
+#[cfg(test)]
+mod summary {
+    use super::*;
+
+    fn hb(service: &str, instance: &str, rev: u64) -> Heartbeat {
+        Heartbeat {
+            service: service.into(),
+            instance: instance.into(),
+            ttl_ms: 1_000,
+            heartbeat_revision: rev,
+            address: String::new(),
+            metadata: BTreeMap::new(),
+            health: Health::Passing,
+            source: Source::Http,
+        }
+    }
+
+    /// Alive counts per service, and (service, instance, state) of the rest.
+    type Summary = (Vec<(String, usize)>, Vec<(String, String, InstanceState)>);
+
+    /// The summary computed the slow way, from a full snapshot.
+    fn counted_from_snapshot(st: &State, now: u64) -> Summary {
+        let mut alive: BTreeMap<String, usize> = BTreeMap::new();
+        let mut others = Vec::new();
+        for v in st.snapshot(now) {
+            if v.state == InstanceState::Alive {
+                *alive.entry(v.service).or_default() += 1;
+            } else {
+                others.push((v.service, v.instance, v.state));
+            }
+        }
+        others.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        (alive.into_iter().collect(), others)
+    }
+
+    fn summary(st: &State, now: u64) -> Summary {
+        let (alive, others) = st.liveness_summary(now);
+        let mut alive: Vec<(String, usize)> =
+            alive.into_iter().map(|(s, n)| (s.to_string(), n)).collect();
+        alive.sort();
+        let mut others: Vec<_> = others
+            .into_iter()
+            .map(|v| (v.service, v.instance, v.state))
+            .collect();
+        others.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        (alive, others)
+    }
+
+    /// Registrations, renewals, expiries, deregistrations, restarts,
+    /// purges and restores, in a fixed pseudo-random mix: after every step
+    /// the incremental summary equals the one counted from a snapshot.
+    #[test]
+    fn the_kept_counts_match_a_full_count_after_every_kind_of_change() {
+        let mut st = State::new(1_000, 10_000);
+        let mut now = 1_000_000u64;
+        let mut rev = 1u64;
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut seen_expired = false;
+        for step in 0..3_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let service = format!("svc-{}", x % 4);
+            let instance = format!("i-{}", (x >> 8) % 40);
+            rev += 1;
+            match (x >> 20) % 10 {
+                0..=4 => {
+                    let _ = st.heartbeat(hb(&service, &instance, rev), now);
+                }
+                5 => {
+                    let _ = st.deregister(&service, &instance, Some("test"), now);
+                }
+                6 => {
+                    seen_expired |= st.expire(&service, &instance, None, now).is_some();
+                }
+                7 => {
+                    now += 700;
+                    while st.expire_next(now).is_some() {
+                        seen_expired = true;
+                    }
+                }
+                8 => {
+                    st.purge(now, 5_000);
+                }
+                _ => {
+                    if let Some(v) = st.get(&service, &instance, now) {
+                        st.restore(&v);
+                    }
+                }
+            }
+            assert_eq!(
+                summary(&st, now),
+                counted_from_snapshot(&st, now),
+                "after step {step}"
+            );
+            let alive: usize = summary(&st, now).0.iter().map(|(_, n)| n).sum();
+            assert_eq!(alive, st.count(InstanceState::Alive), "after step {step}");
+        }
+        assert!(seen_expired, "the mix expired something");
+        assert!(st.count(InstanceState::Deregistered) + st.count(InstanceState::Expired) > 0);
     }
 }
 
