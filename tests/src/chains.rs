@@ -1,4 +1,4 @@
-//! Helpers for the call-chain tests (`tests/tests/chains_*.rs`): one Rust
+//! Helpers for the call-chain tests (`tests/tests/e2e/chains_*.rs`): one Rust
 //! OpenTelemetry SDK tracer provider per service exporting OTLP/HTTP
 //! protobuf, explicit span timestamps (to fake a skewed clock), and polling
 //! the native trace API.

@@ -1,6 +1,6 @@
 //! End-to-end test harness for Skein.
 //!
-//! The tests in `tests/tests/` start the real `skein-collector` binary
+//! The tests in `tests/tests/e2e/` (one test binary, a module per area) start the real `skein-collector` binary
 //! ([`Collector`]), feed it with real clients (the Rust and Python
 //! OpenTelemetry SDKs, raw OTLP over HTTP and gRPC built with [`otlp`]) and
 //! read everything back through the public query APIs ([`Api`]).

@@ -1,4 +1,4 @@
-//! Helpers for the web UI browser tests (`tests/tests/ui_pages.rs`): send
+//! Helpers for the web UI browser tests (`tests/tests/e2e/ui_pages.rs`): send
 //! the SDK call chain over OTLP/HTTP, send a 10,000-span trace for the render
 //! benchmark, probe which optional APIs the collector serves, and run the
 //! Node/Playwright script in `tests/ui/` against Debian's Chromium.
