@@ -103,7 +103,7 @@ pub struct Args {
     /// How often the disk buffer is fsynced in the background; an app's export is acked once written (safe against SIGKILL of the agent). 0s: fsync before every ack (safe against power loss, the app waits for the disk) [default: 1s]
     #[arg(long, env = "SKEIN_BUFFER_FSYNC_INTERVAL")]
     pub buffer_fsync_interval: Option<String>,
-    /// Compression of exports to the collector: gzip (every OTLP receiver takes it), zstd (several times cheaper in CPU; Skein collectors and recent OpenTelemetry Collectors take it) or none [default: gzip]
+    /// Compression of exports to the collector: gzip at its fastest level (every OTLP receiver takes it), zstd (smaller on the wire; Skein collectors and recent OpenTelemetry Collectors take it) or none [default: gzip]
     #[arg(long, env = "SKEIN_COMPRESSION", value_enum)]
     pub compression: Option<Compression>,
     /// Time limit of one export call to the collector [default: 10s]

@@ -139,23 +139,46 @@ impl LogsService for Sink {
     }
 }
 
-async fn start_sink(listener: tokio::net::TcpListener, sink: Sink) {
-    let server = tonic::transport::Server::builder()
-        .add_service(
-            TraceServiceServer::new(sink.clone())
-                .accept_compressed(CompressionEncoding::Gzip)
-                .accept_compressed(CompressionEncoding::Zstd)
-                .max_decoding_message_size(64 << 20),
-        )
-        .add_service(
-            LogsServiceServer::new(sink)
-                .accept_compressed(CompressionEncoding::Gzip)
-                .accept_compressed(CompressionEncoding::Zstd)
-                .max_decoding_message_size(64 << 20),
-        );
-    tokio::spawn(
-        server.serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
-    );
+/// Serve the sink on a thread and runtime of its own, as the separate
+/// process it stands for: on the load generator's runtime, decoding the
+/// agent's multi-megabyte export batches delayed the answers of the very
+/// calls being timed, and that delay was counted against the agent.
+fn start_sink(listener: std::net::TcpListener, sink: Sink) -> Result<()> {
+    listener.set_nonblocking(true)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("bench-sink".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let listener = match tokio::net::TcpListener::from_std(listener) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        eprintln!("sink: {e}");
+                        return;
+                    }
+                };
+                let server = tonic::transport::Server::builder()
+                    .add_service(
+                        TraceServiceServer::new(sink.clone())
+                            .accept_compressed(CompressionEncoding::Gzip)
+                            .accept_compressed(CompressionEncoding::Zstd)
+                            .max_decoding_message_size(64 << 20),
+                    )
+                    .add_service(
+                        LogsServiceServer::new(sink)
+                            .accept_compressed(CompressionEncoding::Gzip)
+                            .accept_compressed(CompressionEncoding::Zstd)
+                            .max_decoding_message_size(64 << 20),
+                    );
+                let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+                if let Err(e) = server.serve_with_incoming(incoming).await {
+                    eprintln!("sink: {e}");
+                }
+            })
+        })?;
+    Ok(())
 }
 
 /// A running agent process.
@@ -401,10 +424,10 @@ async fn upstream(c: &Common) -> Result<(String, Option<Sink>)> {
         Some(a) if a.contains("://") => Ok((a.clone(), None)),
         Some(a) => Ok((format!("http://{a}"), None)),
         None => {
-            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let l = std::net::TcpListener::bind("127.0.0.1:0")?;
             let url = format!("http://{}", l.local_addr()?);
             let sink = Sink::default();
-            start_sink(l, sink.clone()).await;
+            start_sink(l, sink.clone())?;
             Ok((url, Some(sink)))
         }
     }
@@ -481,9 +504,9 @@ pub async fn replay(args: ReplayArgs) -> Result<ReplayReport> {
     let backlog = buffer_used(&http, &agent.admin).await?;
     let fill_seconds = started.elapsed().as_secs_f64();
 
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let listener = std::net::TcpListener::bind(addr)?;
     let sink = Sink::default();
-    start_sink(listener, sink.clone()).await;
+    start_sink(listener, sink.clone())?;
     // Time from the first item received to an empty buffer (the agent's
     // retry backoff before it notices the upstream is back is excluded).
     let wait_start = Instant::now();
