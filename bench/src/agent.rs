@@ -321,7 +321,7 @@ fn plan(addr: String, args: &ForwardArgs, seed: u64) -> Result<LoadPlan> {
 }
 
 pub async fn forward(args: ForwardArgs) -> Result<ForwardReport> {
-    let (upstream, _sink) = upstream(&args.common).await?;
+    let (upstream, _sink) = upstream(&args.common)?;
     let dir = tempfile::tempdir()?;
     let log = dir.path().join("app.log");
     std::fs::File::create(&log)?;
@@ -419,7 +419,7 @@ pub async fn forward(args: ForwardArgs) -> Result<ForwardReport> {
 }
 
 /// The upstream URL: the given collector or a fresh in-process sink.
-async fn upstream(c: &Common) -> Result<(String, Option<Sink>)> {
+fn upstream(c: &Common) -> Result<(String, Option<Sink>)> {
     match &c.collector_otlp {
         Some(a) if a.contains("://") => Ok((a.clone(), None)),
         Some(a) => Ok((format!("http://{a}"), None)),

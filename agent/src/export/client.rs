@@ -1,14 +1,14 @@
 //! The OTLP/gRPC client to the collector: pre-encoded requests sent as raw
 //! bytes (no re-encoding), compressed here rather than by tonic (whose gzip
 //! is fixed at level 6, a third of the replay rate the agent needs), bearer
-//! token, TLS verified with `--collector-ca`. Classifies every failure as retryable (with the
-//! server's hint from `RetryInfo` or `retry-after`) or permanent, following
-//! the OTLP spec. Owns the connection only; no retry loop, no buffer.
-
-use std::path::Path;
-use std::time::Duration;
+//! token, TLS verified with `--collector-ca`. Classifies every failure as
+//! retryable (with the server's hint from `RetryInfo` or `retry-after`) or
+//! permanent, following the OTLP spec. Owns the connection only; no retry
+//! loop, no buffer.
 
 use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http::uri::PathAndQuery;

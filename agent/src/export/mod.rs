@@ -1,12 +1,12 @@
 //! The exporter: disk buffer → collector, in order.
 //!
 //! One task reads batches from the buffer ([`crate::buffer::Reader`]), sends
-//! each over OTLP/gRPC with gzip ([`client`]) and acknowledges it in the
-//! buffer only once the collector accepted it. Retryable failures (collector
-//! down, 503/UNAVAILABLE, throttling) are retried with jittered exponential
-//! backoff ([`backoff`]) honouring the collector's retry hint, without
-//! reordering: nothing newer is sent before the batch at the head goes
-//! through. Permanent rejections are dropped and counted. Owns no files.
+//! each over OTLP/gRPC, compressed with `--compression` ([`client`]), and
+//! acknowledges it in the buffer only once the collector accepted it.
+//! Retryable failures (collector down, 503/UNAVAILABLE, throttling) are
+//! retried with jittered exponential backoff ([`backoff`]) honouring the
+//! collector's retry hint, without reordering: nothing newer is sent before
+//! the batch at the head goes through. Permanent rejections are dropped and counted. Owns no files.
 
 pub mod backoff;
 pub mod client;
