@@ -110,6 +110,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     // One process per data directory: taken before anything is opened (the
     // index applies retention at open, so a second process must stop here).
     let data_dir_lock = crate::wal::lock_dir(&config.data_dir).map_err(StartError::Lock)?;
+    // Before any listener logs its address: a SIGHUP sent right after the
+    // listening lines must reach the rules, not kill the process.
+    let reload = crate::alerts::reload_signal();
 
     // 1. Indexes first: their commit payloads say which WAL positions are
     //    already applied, and the WAL must never hand those out again.
@@ -280,6 +283,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             callers,
         },
         &registry,
+        reload,
         cancel.child_token(),
     )?;
     let alert_tasks = alerting.tasks;

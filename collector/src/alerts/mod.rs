@@ -41,6 +41,7 @@ use std::time::Duration;
 pub use eval::liveness::MassExpiryConfig;
 pub use handle::{Alerts, AlertsError};
 pub use source::{CallersSource, LivenessSource, NoCallers, NoLiveness};
+pub use task::reload_signal;
 
 /// Alerting settings (validated by `config.rs`).
 #[derive(Debug, Clone, PartialEq)]
@@ -111,12 +112,14 @@ pub struct AlertsRunning {
 }
 
 /// Load the rules (an invalid file is an error naming file, line and key),
-/// start the delivery workers and the evaluation task. Everything stops when
-/// `cancel` fires.
+/// start the delivery workers and the evaluation task, which reloads the
+/// rules on `hup` (from [`reload_signal`]). Everything stops when `cancel`
+/// fires.
 pub fn start(
     cfg: AlertsConfig,
     deps: eval::EngineDeps,
     registry: &prometheus::Registry,
+    hup: Option<tokio::signal::unix::Signal>,
     cancel: tokio_util::sync::CancellationToken,
 ) -> Result<AlertsRunning, AlertsError> {
     let metrics = metrics::AlertMetrics::register(registry)?;
@@ -127,6 +130,13 @@ pub fn start(
         metrics.clone(),
     )?;
     let (outbox, mut tasks) = notify::Outbox::spawn(receivers, metrics, cancel.clone())?;
-    tasks.push(task::spawn(alerts.clone(), deps, rules_rx, outbox, cancel));
+    tasks.push(task::spawn(
+        alerts.clone(),
+        deps,
+        rules_rx,
+        outbox,
+        hup,
+        cancel,
+    ));
     Ok(AlertsRunning { alerts, tasks })
 }

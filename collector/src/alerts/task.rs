@@ -22,12 +22,29 @@ use super::Alerts;
 /// Longest sleep between checks (bounds the effect of clock jumps).
 const MAX_SLEEP: Duration = Duration::from_millis(500);
 
-/// Start the evaluation task.
+/// Listen for SIGHUP (reload the rule files). Call it before the listening
+/// lines are logged: a SIGHUP that arrives before this is registered kills
+/// the process (the default action), and one that arrives before the
+/// returned listener exists is not seen by it. Must run inside a runtime.
+pub fn reload_signal() -> Option<tokio::signal::unix::Signal> {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(
+                "cannot listen for SIGHUP ({e}); reload rules with POST /api/v1/rules/reload"
+            );
+            None
+        }
+    }
+}
+
+/// Start the evaluation task; `hup` comes from [`reload_signal`].
 pub fn spawn(
     alerts: Alerts,
     deps: EngineDeps,
     mut rules_rx: watch::Receiver<RuleSet>,
     outbox: Outbox,
+    mut hup: Option<tokio::signal::unix::Signal>,
     cancel: CancellationToken,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
@@ -45,15 +62,6 @@ pub fn spawn(
             group_wait_ms: cfg.group_wait.as_millis() as u64,
             repeat_interval_ms: cfg.repeat_interval.as_millis() as u64,
         });
-        let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                tracing::warn!(
-                    "cannot listen for SIGHUP ({e}); reload rules with POST /api/v1/rules/reload"
-                );
-                None
-            }
-        };
         loop {
             let Some(eng) = engine.as_mut() else { return };
             let now = alerts.now_ms();
