@@ -21,6 +21,7 @@
 //! [`Registry::snapshot`] and [`Registry::subscribe`]).
 
 pub mod clock;
+mod deadlines;
 pub mod etcd;
 pub mod history;
 pub mod metrics;
@@ -49,7 +50,7 @@ pub use metrics::RegistryMetrics;
 pub use model::*;
 pub use subscribe::{Subscription, SubscriptionError};
 
-use persist::{LogStats, Msg, RecordRef, SnapshotData};
+use persist::{LogStats, Msg, RecordRef, Slices, SnapshotHead};
 use state::{State, StateError};
 use traffic::Traffic;
 
@@ -240,7 +241,7 @@ impl Registry {
     }
 
     /// Start a snapshot once the log is large (called with the lock held).
-    fn maybe_rotate(&self, g: &mut Locked, now: u64) {
+    fn maybe_rotate(&self, g: &mut Locked) {
         let stats = &self.inner.stats;
         if stats.log_bytes.load(Ordering::Relaxed) < persist::ROTATE_BYTES
             || stats.rotating.load(Ordering::Relaxed)
@@ -249,7 +250,25 @@ impl Registry {
         }
         if let Ok(permit) = Self::reserve(&g.log) {
             stats.rotating.store(true, Ordering::Relaxed);
-            permit.send(Msg::Rotate(Box::new(SnapshotData::of(&g.state, now))));
+            permit.send(self.rotation(&g.state, None));
+        }
+    }
+
+    /// A rotation message: the snapshot's head now, its instances later, a
+    /// slice at a time under the lock (see `persist.rs`). The slices hold
+    /// the registry weakly, so the writer never keeps it alive.
+    fn rotation(&self, state: &State, done: Option<persist::Ack>) -> Msg {
+        let weak = Arc::downgrade(&self.inner);
+        let slices: Slices = Box::new(move |from| {
+            let inner = weak.upgrade()?;
+            let now = inner.clock.now_ms();
+            let g = inner.locked.lock();
+            Some(g.state.snapshot_slice(from, persist::SLICE, now))
+        });
+        Msg::Rotate {
+            head: Box::new(SnapshotHead::of(state)),
+            slices,
+            done,
         }
     }
 
@@ -319,7 +338,7 @@ impl Registry {
                     ack
                 }
             };
-            self.maybe_rotate(g, now);
+            self.maybe_rotate(g);
             (reply, ack)
         };
         m.heartbeats
@@ -405,7 +424,7 @@ impl Registry {
         }
         if n > 0 {
             self.update_gauges(&g.state);
-            self.maybe_rotate(g, now);
+            self.maybe_rotate(g);
         }
         n
     }
@@ -652,18 +671,10 @@ impl Registry {
         let ack = {
             let mut guard = self.inner.locked.lock();
             let g = &mut *guard;
-            let now = self.inner.clock.now_ms();
             let permit = Self::reserve(&g.log)?;
             self.inner.stats.rotating.store(true, Ordering::Relaxed);
-            permit.send(Msg::Rotate(Box::new(SnapshotData::of(&g.state, now))));
-            // Acknowledged once the writer has passed the rotation.
-            let permit = Self::reserve(&g.log)?;
             let (tx, rx) = oneshot::channel();
-            permit.send(Msg::Append {
-                bytes: Vec::new(),
-                sync: true,
-                done: Some(tx),
-            });
+            permit.send(self.rotation(&g.state, Some(tx)));
             Some(rx)
         };
         self.durable(ack).await

@@ -1,28 +1,24 @@
 //! The registry's instance slab: slots addressed by `u32`, stored in
 //! fixed-size chunks so that growing never doubles the memory (a `Vec` at
 //! 100k instances holds room for 131k) nor copies every instance on a
-//! resize. Each slot has a generation, bumped when it is emptied, so a
-//! stale reference (a deadline-heap entry) can tell it is stale.
+//! resize. Slots are reused (freed ones first), so a stale reference to a
+//! slot must be recognised by its holder (`state.rs` compares deadlines).
 //!
 //! Owns only the storage; what an instance is, is `state.rs`'s business.
 
-/// Slots per chunk. The items and the generations are two allocations, so
-/// a chunk of 128-byte items is exactly 128 KiB, one of jemalloc's size
-/// classes; a slot holding both (136 B with padding) made 139,264-byte
-/// chunks that jemalloc rounds up to 160 KiB of address space.
+/// Slots per chunk: a chunk of 120-byte items is 120 KiB (jemalloc's
+/// 128 KiB size class, whose untouched last pages are never resident).
 const CHUNK: usize = 1024;
 
 #[derive(Debug)]
 struct Chunk<T> {
     items: Box<[Option<T>]>,
-    gens: Box<[u32]>,
 }
 
 impl<T> Chunk<T> {
     fn new() -> Self {
         Chunk {
             items: (0..CHUNK).map(|_| None).collect(),
-            gens: vec![0; CHUNK].into_boxed_slice(),
         }
     }
 }
@@ -49,12 +45,6 @@ impl<T> Slab<T> {
     fn place(&self, i: u32) -> Option<(usize, usize)> {
         let i = i as usize;
         (i < self.len).then_some((i / CHUNK, i % CHUNK))
-    }
-
-    /// The generation of slot `i` (bumped each time it is emptied).
-    pub fn gen(&self, i: u32) -> Option<u32> {
-        let (c, o) = self.place(i)?;
-        self.chunks.get(c)?.gens.get(o).copied()
     }
 
     pub fn get(&self, i: u32) -> Option<&T> {
@@ -86,14 +76,10 @@ impl<T> Slab<T> {
         i
     }
 
-    /// Empty slot `i`, bump its generation and return what it held.
+    /// Empty slot `i` and return what it held.
     pub fn remove(&mut self, i: u32) -> Option<T> {
         let (c, o) = self.place(i)?;
-        let chunk = self.chunks.get_mut(c)?;
-        let item = chunk.items.get_mut(o)?.take()?;
-        if let Some(g) = chunk.gens.get_mut(o) {
-            *g = g.wrapping_add(1);
-        }
+        let item = self.chunks.get_mut(c)?.items.get_mut(o)?.take()?;
         self.free.push(i);
         Some(item)
     }
@@ -138,13 +124,10 @@ mod tests {
         assert_eq!(slab.chunks.len(), 3);
         assert_eq!(slab.get(CHUNK as u32 + 1), Some(&(CHUNK as u32 + 1)));
         assert_eq!(slab.get(n), None);
-        assert_eq!(slab.gen(n + 1), None);
 
-        let gen = slab.gen(7);
         assert_eq!(slab.remove(7), Some(7));
         assert_eq!(slab.remove(7), None);
         assert_eq!(slab.get(7), None);
-        assert_ne!(slab.gen(7), gen);
         assert_eq!(slab.insert(99), 7, "a freed slot is reused first");
         assert_eq!(slab.insert(100), n, "then the slab grows");
         assert_eq!(slab.len(), n as usize + 1);

@@ -6,32 +6,36 @@
 //!
 //! Storage layout (kept small: the target is ≤ 300 bytes per instance beyond
 //! metadata): instances live in a chunked slab addressed by `u32`
-//! ([`super::slab`]); service names are interned `Arc<str>`; an instance's
+//! ([`super::slab`]); service names are interned (a thin `Arc`); an instance's
 //! name and address share one allocation; what most instances never have
 //! (metadata, a deregistration reason, restart times, an end time) is boxed
 //! behind one pointer each. Each service has a hash table of slot numbers,
 //! hashed by instance name and compared through the slab, so a name is
 //! stored once.
 //!
-//! Expiry uses a min-heap of `(deadline, slot, generation)` with at most one
-//! live entry per instance (`armed_at`): renewals only move `expires_at`, and
-//! when an entry comes due for an instance that renewed meanwhile it is
-//! pushed again at the new deadline. Detection is O(log n) per due entry,
-//! never a scan of all instances.
+//! Expiry uses a min-heap of 8-byte `(deadline, slot)` entries
+//! ([`super::deadlines`]) with at most one live entry per instance: the
+//! instance keeps its entry's (rounded) deadline in `armed_at`, and an entry
+//! whose deadline is not its slot's `armed_at` is stale (superseded by an
+//! earlier one, or left by an instance that was removed and whose slot was
+//! reused) and is dropped when it comes out. Renewals only move
+//! `expires_at`; when an entry comes due for an instance that renewed
+//! meanwhile it is pushed again at the new deadline. Detection is O(log n)
+//! per due entry, never a scan of all instances.
 //!
 //! Liveness (the alert engine's view, every second) is kept incrementally:
 //! alive counts per service and the set of slots not alive, updated in one
 //! place ([`State::counted`]) on every state change, so reading it under the
 //! lock never walks the alive instances.
 
-use std::cmp::Reverse;
 use std::collections::hash_map::RandomState;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use hashbrown::HashTable;
 
+use super::deadlines::{Deadlines, MAX_SLOTS};
 use super::history::{Compacted, History};
 use super::model::*;
 use super::slab::Slab;
@@ -52,9 +56,13 @@ pub enum StateError {
     Full { max: usize },
 }
 
+/// An interned service name: a thin pointer, 8 bytes in every instance
+/// where an `Arc<str>` takes 16.
+type ServiceName = Arc<Box<str>>;
+
 #[derive(Debug)]
 struct Instance {
-    service: Arc<str>,
+    service: ServiceName,
     /// The instance name followed by the address (`name_len` bytes of name).
     text: Box<str>,
     /// `None` when empty (most instances): 8 bytes instead of 24.
@@ -70,7 +78,7 @@ struct Instance {
     last_heartbeat: u64,
     /// 0 = none (not alive, or etcd-governed).
     expires_at: u64,
-    /// Deadline of this instance's entry in the heap; 0 = none.
+    /// Rounded deadline of this instance's entry in the heap; 0 = none.
     armed_at: u64,
     ttl_ms: u32,
     restarts_total: u32,
@@ -144,6 +152,8 @@ impl Instance {
 /// One service's instances.
 #[derive(Debug, Default)]
 struct Members {
+    /// The interned name the instances point to.
+    name: ServiceName,
     /// Slot numbers, hashed by instance name (compared through the slab).
     slots: HashTable<u32>,
     /// How many of them are alive.
@@ -162,7 +172,7 @@ pub struct State {
     /// so that liveness never walks the alive ones.
     not_alive: BTreeSet<u32>,
     hasher: RandomState,
-    deadlines: BinaryHeap<Reverse<(u64, u32, u32)>>,
+    deadlines: Deadlines,
     history: History,
     counts: [usize; 3],
     max_instances: usize,
@@ -179,10 +189,10 @@ impl State {
             services: BTreeMap::new(),
             not_alive: BTreeSet::new(),
             hasher: RandomState::new(),
-            deadlines: BinaryHeap::new(),
+            deadlines: Deadlines::default(),
             history: History::new(history_capacity, 1),
             counts: [0; 3],
-            max_instances,
+            max_instances: max_instances.min(MAX_SLOTS),
             restarts_total: 0,
             etcd_revision: 0,
         }
@@ -319,7 +329,7 @@ impl State {
         self.arm(slot);
         if prev_state != InstanceState::Alive {
             let service = self.slots.get(slot).map(|i| i.service.clone());
-            let service = service.as_deref().unwrap_or_default();
+            let service = service.as_ref().map_or("", |s| &***s);
             self.counted(slot, service, Some(prev_state), Some(InstanceState::Alive));
             self.restarts_total += 1;
         }
@@ -394,13 +404,17 @@ impl State {
         ))
     }
 
-    fn intern_service(&mut self, service: &str) -> Arc<str> {
-        if let Some((k, _)) = self.services.get_key_value(service) {
-            return k.clone();
+    fn intern_service(&mut self, service: &str) -> ServiceName {
+        if let Some(m) = self.services.get(service) {
+            return m.name.clone();
         }
-        let k: Arc<str> = Arc::from(service);
-        self.services.insert(k.clone(), Members::default());
-        k
+        let name: ServiceName = Arc::new(Box::from(service));
+        let members = Members {
+            name: name.clone(),
+            ..Members::default()
+        };
+        self.services.insert(Arc::from(service), members);
+        name
     }
 
     fn insert(&mut self, inst: Instance) -> u32 {
@@ -409,13 +423,19 @@ impl State {
         let hash = self.hasher.hash_one(inst.name());
         let slot = self.slots.insert(inst);
         let (slots, hasher) = (&self.slots, &self.hasher);
-        self.services
-            .entry(service.clone())
-            .or_default()
-            .slots
-            .insert_unique(hash, slot, |&s| {
+        if !self.services.contains_key(&**service) {
+            // Interned by the caller; this only guards the invariant.
+            let members = Members {
+                name: service.clone(),
+                ..Members::default()
+            };
+            self.services.insert(Arc::from(&**service), members);
+        }
+        if let Some(m) = self.services.get_mut(&**service) {
+            m.slots.insert_unique(hash, slot, |&s| {
                 hasher.hash_one(slots.get(s).map_or("", Instance::name))
             });
+        }
         self.counted(slot, &service, None, Some(state));
         slot
     }
@@ -423,18 +443,14 @@ impl State {
     /// Make sure an alive, Skein-timed instance has a heap entry no later
     /// than its deadline.
     fn arm(&mut self, slot: u32) {
-        let Some(gen) = self.slots.gen(slot) else {
-            return;
-        };
         let Some(inst) = self.slots.get_mut(slot) else {
             return;
         };
         if inst.state != InstanceState::Alive || inst.source != Source::Http {
             return;
         }
-        if inst.armed_at == 0 || inst.expires_at < inst.armed_at {
-            inst.armed_at = inst.expires_at;
-            self.deadlines.push(Reverse((inst.expires_at, slot, gen)));
+        if inst.armed_at == 0 || Deadlines::rounded(inst.expires_at) < inst.armed_at {
+            inst.armed_at = self.deadlines.push(inst.expires_at, slot);
         }
     }
 
@@ -528,7 +544,7 @@ impl State {
 
     /// The earliest deadline in the heap, if any.
     pub fn next_deadline(&self) -> Option<u64> {
-        self.deadlines.peek().map(|Reverse((at, _, _))| *at)
+        self.deadlines.peek().map(|(at, _)| at)
     }
 
     /// Expire the next instance whose deadline is at or before `now`.
@@ -536,27 +552,25 @@ impl State {
     /// detection was, in ms.
     pub fn expire_next(&mut self, now: u64) -> Option<(SharedEvent, u64)> {
         loop {
-            let &Reverse((at, slot, gen)) = self.deadlines.peek()?;
+            let (at, slot) = self.deadlines.peek()?;
             if at > now {
                 return None;
             }
             self.deadlines.pop();
-            if self.slots.gen(slot) != Some(gen) {
-                continue;
-            }
             let Some(inst) = self.slots.get_mut(slot) else {
                 continue;
             };
             if inst.armed_at != at {
-                continue; // superseded by an earlier entry
+                continue; // stale: superseded, or another instance's
             }
             inst.armed_at = 0;
             if inst.state != InstanceState::Alive || inst.source != Source::Http {
                 continue;
             }
             if inst.expires_at > now {
-                inst.armed_at = inst.expires_at;
-                self.deadlines.push(Reverse((inst.expires_at, slot, gen)));
+                // Renewed meanwhile: due again at the new deadline (which,
+                // rounded up, is after `now`).
+                inst.armed_at = self.deadlines.push(inst.expires_at, slot);
                 continue;
             }
             let late = now - inst.expires_at;
@@ -591,13 +605,13 @@ impl State {
     fn remove(&mut self, slot: u32) -> Option<(String, String)> {
         let inst = self.slots.remove(slot)?;
         self.counted(slot, &inst.service, Some(inst.state), None);
-        if let Some(members) = self.services.get_mut(inst.service.as_ref()) {
+        if let Some(members) = self.services.get_mut(&**inst.service) {
             let hash = self.hasher.hash_one(inst.name());
             if let Ok(entry) = members.slots.find_entry(hash, |&s| s == slot) {
                 entry.remove();
             }
             if members.slots.is_empty() {
-                self.services.remove(inst.service.as_ref());
+                self.services.remove(&**inst.service);
             }
         }
         Some((inst.service.to_string(), inst.name().to_string()))
@@ -613,6 +627,24 @@ impl State {
             out.extend(members.into_iter().map(|i| view(i, now)));
         }
         out
+    }
+
+    /// Views of the instances in slots `from..from + max` (in slot order),
+    /// and the slot to continue from, `None` once past the last one. A
+    /// snapshot is taken this way a slice at a time, the registry lock
+    /// released in between (see `persist.rs` for why that is consistent).
+    pub fn snapshot_slice(
+        &self,
+        from: u32,
+        max: u32,
+        now: u64,
+    ) -> (Vec<InstanceView>, Option<u32>) {
+        let end = from.saturating_add(max).min(self.slots.len() as u32);
+        let views = (from..end)
+            .filter_map(|slot| self.inst(slot))
+            .map(|i| view(i, now))
+            .collect();
+        (views, (end < self.slots.len() as u32).then_some(end))
     }
 
     /// Alive instances counted per service, and views of every other one:
@@ -963,15 +995,70 @@ mod summary {
         assert!(seen_expired, "the mix expired something");
         assert!(st.count(InstanceState::Deregistered) + st.count(InstanceState::Expired) > 0);
     }
+
+    fn expire_all(st: &mut State, now: u64) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Some((e, _)) = st.expire_next(now) {
+            out.push(e.instance().to_string());
+        }
+        out
+    }
+
+    /// Heap entries carry no generation: an entry left by a removed
+    /// instance must not expire the instance that reuses its slot, whether
+    /// their deadlines differ or fall in the same tick.
+    #[test]
+    fn an_entry_left_in_a_reused_slot_expires_only_its_new_instance_on_time() {
+        let mut st = State::new(100, 100);
+        let t0 = 1_000_000;
+        st.heartbeat(hb("s", "old", 1), t0).unwrap(); // due at t0 + 1000
+        st.deregister("s", "old", None, t0).unwrap();
+        st.remove_by_name("s", "old");
+        let mut long = hb("s", "new", 1);
+        long.ttl_ms = 5_000;
+        st.heartbeat(long, t0).unwrap(); // the same slot, due at t0 + 5000
+        assert_eq!(st.armed(), 2, "the old entry is still in the heap");
+        assert!(expire_all(&mut st, t0 + 4_999).is_empty());
+        assert_eq!(st.armed(), 1, "the old one came out and was dropped");
+        assert_eq!(expire_all(&mut st, t0 + 5_000), ["new"]);
+        assert_eq!(st.armed(), 0);
+
+        // Same tick: the left entry stands in for the new one's, once.
+        st.remove_by_name("s", "new");
+        st.heartbeat(hb("s", "a", 1), t0 + 6_000).unwrap();
+        st.deregister("s", "a", None, t0 + 6_000).unwrap();
+        st.remove_by_name("s", "a");
+        st.heartbeat(hb("s", "b", 1), t0 + 6_003).unwrap();
+        assert_eq!(st.armed(), 2);
+        assert!(expire_all(&mut st, t0 + 7_002).is_empty(), "not early");
+        assert_eq!(expire_all(&mut st, t0 + 7_010), ["b"]);
+        assert_eq!(st.armed(), 0, "both entries are gone");
+        assert_eq!(st.count(InstanceState::Expired), 1);
+    }
+
+    /// A renewal moves the deadline; the entry that comes due first is put
+    /// back at the new deadline, rounded up by less than one 10 ms tick.
+    #[test]
+    fn renewed_instances_expire_within_a_tick_of_their_new_deadline() {
+        let mut st = State::new(100, 100);
+        let t0 = 2_000_001;
+        st.heartbeat(hb("s", "i", 1), t0).unwrap();
+        st.heartbeat(hb("s", "i", 2), t0 + 800).unwrap(); // due at t0 + 1800
+        assert_eq!(st.next_deadline(), Some(t0 + 1_009), "the first entry");
+        assert!(expire_all(&mut st, t0 + 1_009).is_empty());
+        assert_eq!(st.next_deadline(), Some(t0 + 1_809), "put back");
+        assert!(expire_all(&mut st, t0 + 1_808).is_empty());
+        let (e, late) = st.expire_next(t0 + 1_809).unwrap();
+        assert_eq!((e.instance(), late), ("i", 9));
+    }
 }
 
 #[cfg(test)]
 mod layout {
-    /// A slab chunk holds 1,024 of these: at 128 B it is exactly 128 KiB,
-    /// an allocator size class (see `slab.rs`). A field more would cost
-    /// every instance the rounding up to the next class, not just its size.
+    /// A slab chunk holds 1,024 of these (see `slab.rs`): every byte here
+    /// is 100 KB at 100k instances. A field more would cost 8 bytes.
     #[test]
-    fn a_slot_of_the_slab_is_128_bytes() {
-        assert_eq!(std::mem::size_of::<Option<super::Instance>>(), 128);
+    fn a_slot_of_the_slab_is_120_bytes() {
+        assert_eq!(std::mem::size_of::<Option<super::Instance>>(), 120);
     }
 }
