@@ -7,6 +7,7 @@
 use std::collections::VecDeque;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -21,8 +22,9 @@ pub struct HistoryEntry {
     pub name: String,
     /// `resolved`, or `withdrawn` (held by a mass expiry, rule removed).
     pub state: String,
-    pub labels: Labels,
-    pub annotations: Labels,
+    /// Shared with the alert it records.
+    pub labels: Arc<Labels>,
+    pub annotations: Arc<Labels>,
     pub value: f64,
     pub active_at_ms: u64,
     pub fired_at_ms: Option<u64>,
@@ -131,8 +133,8 @@ mod tests {
         HistoryEntry {
             name: "X".into(),
             state: "resolved".into(),
-            labels: Labels::new(),
-            annotations: Labels::new(),
+            labels: Arc::default(),
+            annotations: Arc::default(),
             value: 1.0,
             active_at_ms: active,
             fired_at_ms: Some(active),

@@ -198,14 +198,29 @@ fn send(
     }
 }
 
-/// The next registry event: `true` to wake the liveness rules; pending
-/// forever without an event stream.
+/// The next registry events: `true` to wake the liveness rules; pending
+/// forever without an event stream. Everything already queued is taken
+/// with it, so that a wave of expiries wakes one evaluation, not one per
+/// event (20,000 expiries at once used to queue 1,024 evaluations of 30 ms
+/// each, back to back).
 async fn next_event(events: &mut Option<broadcast::Receiver<RegistryEvent>>) -> bool {
     let Some(rx) = events.as_mut() else {
         return std::future::pending().await;
     };
     match rx.recv().await {
-        Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => true,
+        Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
+            loop {
+                match rx.try_recv() {
+                    Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => {}
+                    Err(broadcast::error::TryRecvError::Empty) => break,
+                    Err(broadcast::error::TryRecvError::Closed) => {
+                        *events = None;
+                        break;
+                    }
+                }
+            }
+            true
+        }
         Err(broadcast::error::RecvError::Closed) => {
             *events = None;
             false
@@ -221,5 +236,40 @@ async fn next_hup(hup: &mut Option<tokio::signal::unix::Signal>) {
             }
         }
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerts::source::RegistryEventKind;
+
+    fn event(revision: u64) -> RegistryEvent {
+        RegistryEvent {
+            revision,
+            kind: RegistryEventKind::Expired,
+            service: "s".into(),
+            instance: format!("i{revision}"),
+        }
+    }
+
+    /// One wake-up takes every event already queued, lagged or not.
+    #[tokio::test]
+    async fn a_burst_of_events_is_one_wake_up() {
+        let (tx, rx) = broadcast::channel(16);
+        let mut events = Some(rx);
+        for r in 0..40 {
+            tx.send(event(r)).unwrap();
+        }
+        assert!(next_event(&mut events).await);
+        let rx = events.as_mut().unwrap();
+        assert!(matches!(
+            rx.try_recv(),
+            Err(broadcast::error::TryRecvError::Empty)
+        ));
+        tx.send(event(41)).unwrap();
+        drop(tx);
+        assert!(next_event(&mut events).await, "the last one still wakes");
+        assert!(events.is_none(), "and the closed stream is noticed");
     }
 }

@@ -29,6 +29,10 @@ pub const WATCHDOG_ALERT: &str = "Watchdog";
 /// How far back the blast radius looks for callers.
 const CALLERS_WINDOW_MS: u64 = 15 * 60 * 1000;
 /// How far back it looks for error logs and traces.
+/// Registry events wake the liveness rules at most this often: each
+/// evaluation reads every expired instance (about 30 ms at 30,000 of them),
+/// and a wave of expiries or registrations must not run them back to back.
+const MIN_WAKE_GAP_MS: u64 = 100;
 const EVIDENCE_WINDOW_MS: u64 = 60 * 60 * 1000;
 
 /// What the engine reads.
@@ -63,6 +67,8 @@ pub struct Engine {
     evidence: HashMap<String, Evidence>,
     /// Next due time per group (the built-in group included).
     next_due: BTreeMap<String, u64>,
+    /// When the liveness rules were last evaluated.
+    liveness_at_ms: u64,
     /// Groups whose last evaluation failed, with the error.
     pub failures: BTreeMap<String, String>,
 }
@@ -77,6 +83,7 @@ impl Engine {
             liveness: Liveness::default(),
             evidence: HashMap::new(),
             next_due: BTreeMap::new(),
+            liveness_at_ms: 0,
             failures: BTreeMap::new(),
         };
         e.set_rules(rules);
@@ -133,9 +140,12 @@ impl Engine {
         self.next_due.values().copied().min().unwrap_or(u64::MAX)
     }
 
-    /// Make the built-in group due now (a registry event arrived).
+    /// Make the built-in group due now (a registry event arrived), or
+    /// [`MIN_WAKE_GAP_MS`] after its last evaluation if that is later.
     pub fn wake_liveness(&mut self, now_ms: u64) {
-        self.next_due.insert(BUILTIN_GROUP.into(), now_ms);
+        let wake = now_ms.max(self.liveness_at_ms + MIN_WAKE_GAP_MS);
+        let due = self.next_due.entry(BUILTIN_GROUP.into()).or_insert(wake);
+        *due = (*due).min(wake);
     }
 
     /// Every active alert (pending and firing).
@@ -189,6 +199,7 @@ impl Engine {
     }
 
     fn evaluate_liveness(&mut self, now_ms: u64) -> Vec<Change> {
+        self.liveness_at_ms = now_ms;
         let interval_ms = self.cfg.liveness_interval_ms;
         let summary = self.deps.liveness.summary();
         let out = self.liveness.evaluate(now_ms, &self.cfg.mass, &summary);

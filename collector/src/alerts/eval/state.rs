@@ -4,6 +4,7 @@
 //! condition cleared, against flapping). Pure: time comes in as `now_ms`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use crate::alerts::labels::{fingerprint, Labels};
 
@@ -23,12 +24,15 @@ impl AlertState {
     }
 }
 
-/// One alert (one label set of one rule).
+/// One alert (one label set of one rule). Cheap to clone: its label and
+/// annotation maps are shared, so the copies that the published list, the
+/// dispatcher, the history and each evaluation hold cost a pointer each
+/// (1,000 firing alerts used to take about 3 MB per copy).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Alert {
     pub group: String,
-    pub labels: Labels,
-    pub annotations: Labels,
+    pub labels: Arc<Labels>,
+    pub annotations: Arc<Labels>,
     pub state: AlertState,
     pub value: f64,
     pub active_at_ms: u64,
@@ -113,8 +117,8 @@ impl RuleState {
             let alert = self.alerts.entry(s.key).or_insert_with(|| Alert {
                 group: timing.group.clone(),
                 fingerprint: fingerprint(&s.labels),
-                labels: s.labels,
-                annotations: Labels::new(),
+                labels: Arc::new(s.labels),
+                annotations: Arc::default(),
                 state: AlertState::Pending,
                 value: s.value,
                 active_at_ms: now_ms,
@@ -124,7 +128,9 @@ impl RuleState {
                 interval_ms: timing.interval_ms,
             });
             alert.value = s.value;
-            alert.annotations = s.annotations;
+            if *alert.annotations != s.annotations {
+                alert.annotations = Arc::new(s.annotations);
+            }
             alert.last_true_ms = now_ms;
             if alert.state == AlertState::Pending
                 && now_ms.saturating_sub(alert.active_at_ms) >= timing.for_ms

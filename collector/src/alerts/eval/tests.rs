@@ -489,3 +489,20 @@ fn removing_a_rule_withdraws_its_alerts() {
     assert!(matches!(&c[..], [Change::Withdrawn(a)] if a.alertname() == "FewCarts"));
     assert!(w.engine.active().is_empty());
 }
+
+/// Registry events make the liveness rules due at once, but never sooner
+/// than 100 ms after their last evaluation: a wave of expiries must not run
+/// one evaluation per event.
+#[test]
+fn registry_events_wake_liveness_at_most_every_100_ms() {
+    let mut w = world("groups: []", false);
+    w.engine.evaluate_due(T0);
+    assert_eq!(w.engine.next_due_ms(), T0 + 1000, "the regular interval");
+    w.engine.wake_liveness(T0 + 10);
+    assert_eq!(w.engine.next_due_ms(), T0 + 100, "held to the gap");
+    w.engine.wake_liveness(T0 + 50);
+    assert_eq!(w.engine.next_due_ms(), T0 + 100, "events coalesce");
+    w.engine.evaluate_due(T0 + 100);
+    w.engine.wake_liveness(T0 + 400);
+    assert_eq!(w.engine.next_due_ms(), T0 + 400, "after the gap: at once");
+}

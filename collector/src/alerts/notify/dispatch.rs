@@ -248,8 +248,8 @@ mod tests {
         Alert {
             group: "g".into(),
             fingerprint: fingerprint(&l),
-            labels: l,
-            annotations: Labels::new(),
+            labels: l.into(),
+            annotations: Default::default(),
             state: AlertState::Firing,
             value: 1.0,
             active_at_ms: 0,

@@ -80,8 +80,8 @@ pub fn webhook_v4(
         "status": if firing { "firing" } else { "resolved" },
         "receiver": receiver,
         "groupLabels": group_labels,
-        "commonLabels": common(alerts.iter().map(|(a, _)| &a.labels)),
-        "commonAnnotations": common(alerts.iter().map(|(a, _)| &a.annotations)),
+        "commonLabels": common(alerts.iter().map(|(a, _)| &*a.labels)),
+        "commonAnnotations": common(alerts.iter().map(|(a, _)| &*a.annotations)),
         "externalURL": external_url,
         "alerts": list,
     })
@@ -121,8 +121,8 @@ mod tests {
         Alert {
             group: "g".into(),
             fingerprint: fingerprint(&l),
-            labels: l,
-            annotations: labels([("summary", instance)]),
+            labels: l.into(),
+            annotations: labels([("summary", instance)]).into(),
             state: AlertState::Firing,
             value: 1.0,
             active_at_ms: 1000,
