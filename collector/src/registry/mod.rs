@@ -3,10 +3,12 @@
 //!
 //! ```text
 //! model.rs     public types: Heartbeat, InstanceView, Event
-//! state.rs     the pure state machine: instances, revisions, deadline heap
-//! slab.rs      chunked instance storage with slot generations
+//! state.rs     the pure state machine: instances, revisions, expiry
+//! deadlines.rs the expiry heap of 8-byte (deadline tick, slot) entries
+//! slab.rs      chunked instance storage addressed by u32 slots
 //! history.rs   the bounded event ring (watch, list at a revision, 410)
-//! persist.rs   snapshot + CRC-framed log in <data dir>/registry, writer thread
+//! persist.rs   fuzzy snapshot in slices + CRC-framed log in <data dir>/registry,
+//!              writer thread
 //! subscribe.rs in-process event feed with a lag policy (alerts, SSE)
 //! traffic.rs   last span/log arrival per service.instance.id
 //! etcd.rs      watch an etcd prefix and mirror its leased keys
