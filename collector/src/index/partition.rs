@@ -108,6 +108,7 @@ impl Partition {
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
+        check_term_dictionaries(dir, &reader.searcher(), schema)?;
         Ok(Partition {
             start_hour,
             name: hour_name(start_hour),
@@ -262,6 +263,42 @@ impl PartitionSet {
             .set(self.parts.read().len() as i64);
         dropped
     }
+}
+
+/// Open every indexed field's term dictionary of every segment, so that a
+/// partition this build cannot read is refused here (and quarantined by the
+/// caller) rather than failing a query or the catalog later. Partitions
+/// written before the switch to SSTable term dictionaries are the expected
+/// case, and get a message that says so.
+fn check_term_dictionaries(
+    dir: &Path,
+    searcher: &Searcher,
+    schema: &Schema,
+) -> Result<(), IndexError> {
+    for seg in searcher.segment_readers() {
+        for (field, entry) in schema.fields() {
+            if !entry.is_indexed() {
+                continue;
+            }
+            if let Err(e) = seg.inverted_index(field) {
+                let text = e.to_string();
+                let why = if text.contains("got Fst") {
+                    "written by an earlier Skein with FST term dictionaries; this version \
+                     reads SSTable ones (re-ingest the data, or read it with the earlier \
+                     version)"
+                        .to_string()
+                } else {
+                    text
+                };
+                return Err(IndexError::Config(format!(
+                    "{}: field {}: {why}",
+                    dir.display(),
+                    entry.name()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn quarantine(root: &Path, dir: &Path, signal: Signal, err: &IndexError, metrics: &IndexMetrics) {
