@@ -1,27 +1,23 @@
 //! OTLP/gRPC receiver: `TraceService/Export` and `LogsService/Export`.
 //!
-//! tonic decodes (with the size limit applied to the inflated message too);
+//! tonic decodes (with the size limit applied to the inflated message too,
+//! and the wire bytes kept for the sink, see [`crate::grpc_raw`]);
 //! this module maps [`IngestError`]s to gRPC codes, with a `RetryInfo` detail
 //! on `UNAVAILABLE` as the OTLP spec asks, and builds `partial_success`.
 
 use std::time::Instant;
 
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
-    LogsService, LogsServiceServer,
-};
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use tonic::codec::CompressionEncoding;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
+use crate::grpc_raw::{RawExport, RawExportServer, WithRaw};
 use crate::{ExportSink, IngestError, Signal};
 
 /// The gRPC services, sharing one [`ExportSink`].
@@ -30,14 +26,20 @@ pub struct OtlpGrpc<S> {
     ingestor: S,
 }
 
+/// `TraceService/Export` bound to a sink.
+pub struct TraceExport<S>(S);
+
+/// `LogsService/Export` bound to a sink.
+pub struct LogsExport<S>(S);
+
 impl<S: ExportSink> OtlpGrpc<S> {
     pub fn new(ingestor: S) -> Self {
         OtlpGrpc { ingestor }
     }
 
     /// `TraceService` with gzip/zstd accepted and the message size limit set.
-    pub fn trace_server(&self, max_request_bytes: usize) -> TraceServiceServer<Self> {
-        TraceServiceServer::new(self.clone())
+    pub fn trace_server(&self, max_request_bytes: usize) -> RawExportServer<TraceExport<S>> {
+        RawExportServer::new(TraceExport(self.ingestor.clone()))
             .accept_compressed(CompressionEncoding::Gzip)
             .accept_compressed(CompressionEncoding::Zstd)
             .send_compressed(CompressionEncoding::Gzip)
@@ -45,8 +47,8 @@ impl<S: ExportSink> OtlpGrpc<S> {
     }
 
     /// `LogsService`, configured like [`OtlpGrpc::trace_server`].
-    pub fn logs_server(&self, max_request_bytes: usize) -> LogsServiceServer<Self> {
-        LogsServiceServer::new(self.clone())
+    pub fn logs_server(&self, max_request_bytes: usize) -> RawExportServer<LogsExport<S>> {
+        RawExportServer::new(LogsExport(self.ingestor.clone()))
             .accept_compressed(CompressionEncoding::Gzip)
             .accept_compressed(CompressionEncoding::Zstd)
             .send_compressed(CompressionEncoding::Gzip)
@@ -54,46 +56,49 @@ impl<S: ExportSink> OtlpGrpc<S> {
     }
 }
 
-#[tonic::async_trait]
-impl<S: ExportSink> TraceService for OtlpGrpc<S> {
+impl<S: ExportSink> RawExport for TraceExport<S> {
+    type Request = ExportTraceServiceRequest;
+    type Response = ExportTraceServiceResponse;
+    const SERVICE: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
+    const PATH: &'static str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+
     async fn export(
         &self,
-        request: Request<ExportTraceServiceRequest>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        request: WithRaw<ExportTraceServiceRequest>,
+    ) -> Result<ExportTraceServiceResponse, Status> {
         let started = Instant::now();
-        let result = self
-            .ingestor
-            .export_traces(request.into_inner(), None)
-            .await;
-        self.ingestor
-            .observe(Signal::Traces, "grpc", started, &result);
+        let result = self.0.export_traces(request.msg, Some(request.raw)).await;
+        self.0.observe(Signal::Traces, "grpc", started, &result);
         let a = result.map_err(to_status)?;
-        Ok(Response::new(ExportTraceServiceResponse {
+        Ok(ExportTraceServiceResponse {
             partial_success: (a.rejected > 0).then_some(ExportTracePartialSuccess {
                 rejected_spans: a.rejected,
                 error_message: a.error_message,
             }),
-        }))
+        })
     }
 }
 
-#[tonic::async_trait]
-impl<S: ExportSink> LogsService for OtlpGrpc<S> {
+impl<S: ExportSink> RawExport for LogsExport<S> {
+    type Request = ExportLogsServiceRequest;
+    type Response = ExportLogsServiceResponse;
+    const SERVICE: &'static str = "opentelemetry.proto.collector.logs.v1.LogsService";
+    const PATH: &'static str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+
     async fn export(
         &self,
-        request: Request<ExportLogsServiceRequest>,
-    ) -> Result<Response<ExportLogsServiceResponse>, Status> {
+        request: WithRaw<ExportLogsServiceRequest>,
+    ) -> Result<ExportLogsServiceResponse, Status> {
         let started = Instant::now();
-        let result = self.ingestor.export_logs(request.into_inner(), None).await;
-        self.ingestor
-            .observe(Signal::Logs, "grpc", started, &result);
+        let result = self.0.export_logs(request.msg, Some(request.raw)).await;
+        self.0.observe(Signal::Logs, "grpc", started, &result);
         let a = result.map_err(to_status)?;
-        Ok(Response::new(ExportLogsServiceResponse {
+        Ok(ExportLogsServiceResponse {
             partial_success: (a.rejected > 0).then_some(ExportLogsPartialSuccess {
                 rejected_log_records: a.rejected,
                 error_message: a.error_message,
             }),
-        }))
+        })
     }
 }
 

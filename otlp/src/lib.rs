@@ -2,12 +2,14 @@
 //!
 //! Owns what both must answer identically: per-item validation
 //! ([`validate`]), OTLP/HTTP decoding and status codes ([`http`]), the
-//! OTLP/gRPC services and code mapping ([`grpc`]), and the error kinds
+//! OTLP/gRPC services and code mapping ([`grpc`], served by [`grpc_raw`]
+//! so the request's wire bytes reach the sink), and the error kinds
 //! ([`IngestError`]). What happens to a validated request — the collector's
 //! write-ahead log, the agent's disk buffer — is behind the [`ExportSink`]
 //! trait. This crate must not touch storage, files or tantivy.
 
 pub mod grpc;
+pub mod grpc_raw;
 pub mod http;
 pub mod net;
 pub mod shutdown;
@@ -106,7 +108,7 @@ pub struct Accepted {
 /// with [`validate`] so that both answer alike.
 pub trait ExportSink: Clone + Send + Sync + 'static {
     /// Validate and store a trace export. `raw` is the request's protobuf
-    /// encoding when the transport has it (HTTP protobuf).
+    /// encoding when the transport has it (gRPC, HTTP protobuf).
     fn export_traces(
         &self,
         req: ExportTraceServiceRequest,
