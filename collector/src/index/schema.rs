@@ -101,7 +101,6 @@ pub(crate) struct LogFields {
     pub service: Field,
     pub trace_id: Field,
     pub span_id: Field,
-    pub tags: Field,
     /// One-record `ResourceLogs`, prost-encoded.
     pub raw: Field,
     /// `name=value` of the record's Loki labels (`query::logql::labels`),
@@ -129,8 +128,14 @@ impl LogFields {
             service: b.add_text_field(log_names::SERVICE, keyword(true)),
             trace_id: b.add_text_field("trace_id", keyword(false)),
             span_id: b.add_text_field("span_id", keyword(false)),
-            tags: b.add_text_field("tags", keyword(false)),
-            raw: b.add_bytes_field("raw", STORED),
+            // Not written any more: record and resource attributes are
+            // indexed as `labels` (names sanitized), which is what log
+            // queries match on; nothing ever queried `tags`. Declared still
+            // so the fields after it keep their ids in older partitions.
+            raw: {
+                b.add_text_field("tags", keyword(false));
+                b.add_bytes_field("raw", STORED)
+            },
             labels: b.add_text_field("labels", keyword(false)),
             body_bytes: b.add_u64_field(log_names::BODY_BYTES, fast_u64()),
         };

@@ -96,6 +96,12 @@ impl LabelSet {
 /// and a leading digit gets a `_` prefix.
 pub fn sanitize(name: &str) -> String {
     let mut out = String::with_capacity(name.len() + 1);
+    sanitize_into(name, &mut out);
+    out
+}
+
+/// [`sanitize`], appended to `out`.
+pub fn sanitize_into(name: &str, out: &mut String) {
     if name.starts_with(|c: char| c.is_ascii_digit()) {
         out.push('_');
     }
@@ -106,7 +112,6 @@ pub fn sanitize(name: &str) -> String {
             '_'
         }
     }));
-    out
 }
 
 /// The severity number a record is filed under: its own, or one read from
