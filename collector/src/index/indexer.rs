@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::catalog::{Catalog, DEFAULT_CAP};
 use super::logs::LogDocBuilder;
+use super::mapped::MappedFiles;
 use super::metrics::IndexMetrics;
 use super::partition::{PartitionSet, WriterSlot};
 use super::schema::{LogFields, SpanFields};
@@ -328,12 +329,14 @@ pub(crate) fn open_storage(
     clock: Arc<dyn Clock>,
 ) -> Result<Storage, IndexError> {
     let span_hours = cfg.span_hours()?;
+    let files = MappedFiles::new(metrics.mapped.clone());
     let (span_schema, sf) = SpanFields::build();
     let (span_set, span_ckpt) = PartitionSet::open(
         cfg.dir.join("spans"),
         Signal::Spans,
         span_schema,
         span_hours,
+        files.clone(),
         metrics.clone(),
     )?;
     let (log_schema, lf) = LogFields::build();
@@ -342,8 +345,12 @@ pub(crate) fn open_storage(
         Signal::Logs,
         log_schema.clone(),
         span_hours,
+        files.clone(),
         metrics.clone(),
     )?;
+    files
+        .spawn_release_thread()
+        .map_err(|e| IndexError::Thread(e.to_string()))?;
     let span_set = Arc::new(span_set);
     let log_set = Arc::new(log_set);
     let catalog = Catalog::new(DEFAULT_CAP, metrics.operations_overflow.clone());

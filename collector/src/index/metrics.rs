@@ -1,5 +1,6 @@
 //! Index metrics (`skein_index_*`). Query latency is measured by the API layer.
 
+use super::mapped::MappedMetrics;
 use prometheus::{
     Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry,
@@ -38,6 +39,8 @@ pub struct IndexMetrics {
     pub partitions_quarantined: IntCounterVec,
     /// Service/operation pairs not remembered because the set is full.
     pub operations_overflow: IntCounter,
+    /// Mapped index files and the releases of their pages (`mapped.rs`).
+    pub(crate) mapped: MappedMetrics,
 }
 
 impl IndexMetrics {
@@ -149,6 +152,26 @@ impl IndexMetrics {
                     "Service/operation pairs not remembered because the set is full.",
                 )?,
             )?,
+            mapped: MappedMetrics {
+                bytes: reg(
+                    registry,
+                    IntGauge::new(
+                        "skein_index_mapped_bytes",
+                        "Bytes of index files memory-mapped for reading (whole files, resident or not).",
+                    )?,
+                )?,
+                files: reg(
+                    registry,
+                    IntGauge::new("skein_index_mapped_files", "Index files memory-mapped for reading.")?,
+                )?,
+                releases: reg(
+                    registry,
+                    IntCounter::new(
+                        "skein_index_mapped_releases_total",
+                        "Passes that released the pages of mapped index files from the process (MADV_DONTNEED).",
+                    )?,
+                )?,
+            },
         })
     }
 }

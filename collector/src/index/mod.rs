@@ -40,6 +40,7 @@ mod clock;
 mod indexer;
 mod log_counts;
 mod logs;
+mod mapped;
 mod metrics;
 mod partition;
 mod schema;

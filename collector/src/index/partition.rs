@@ -14,8 +14,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::RwLock;
 use tantivy::schema::Schema;
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyError};
 
+use super::mapped::{MappedDirectory, MappedFiles};
 use super::metrics::IndexMetrics;
 use super::schema::index_settings;
 use super::{IndexError, Lsn, Signal};
@@ -87,10 +88,16 @@ pub(crate) struct Partition {
 }
 
 impl Partition {
-    fn open_or_create(dir: &Path, start_hour: u64, schema: &Schema) -> Result<Self, IndexError> {
+    fn open_or_create(
+        dir: &Path,
+        start_hour: u64,
+        schema: &Schema,
+        files: &MappedFiles,
+    ) -> Result<Self, IndexError> {
         std::fs::create_dir_all(dir).map_err(|e| IndexError::io(dir, e))?;
+        let directory = MappedDirectory::open(dir, files.clone()).map_err(TantivyError::from)?;
         let index = if dir.join("meta.json").exists() {
-            let index = Index::open_in_dir(dir)?;
+            let index = Index::open(directory)?;
             if index.schema() != *schema {
                 return Err(IndexError::Config(format!(
                     "{}: schema differs from this version's",
@@ -99,10 +106,7 @@ impl Partition {
             }
             index
         } else {
-            Index::builder()
-                .schema(schema.clone())
-                .settings(index_settings())
-                .create_in_dir(dir)?
+            Index::create(directory, schema.clone(), index_settings())?
         };
         let reader = index
             .reader_builder()
@@ -136,6 +140,7 @@ pub(crate) struct PartitionSet {
     schema: Schema,
     span_hours: u64,
     parts: RwLock<BTreeMap<u64, Arc<Partition>>>,
+    files: MappedFiles,
     metrics: IndexMetrics,
 }
 
@@ -147,6 +152,7 @@ impl PartitionSet {
         signal: Signal,
         schema: Schema,
         span_hours: u64,
+        files: MappedFiles,
         metrics: IndexMetrics,
     ) -> Result<(Self, Lsn), IndexError> {
         std::fs::create_dir_all(&root).map_err(|e| IndexError::io(&root, e))?;
@@ -160,7 +166,7 @@ impl PartitionSet {
                 continue;
             };
             let dir = entry.path();
-            let opened = Partition::open_or_create(&dir, hour, &schema)
+            let opened = Partition::open_or_create(&dir, hour, &schema, &files)
                 .and_then(|p| p.payload_lsn().map(|lsn| (p, lsn)));
             match opened {
                 Ok((part, lsn)) => {
@@ -185,6 +191,7 @@ impl PartitionSet {
             schema,
             span_hours,
             parts: RwLock::new(parts),
+            files,
             metrics,
         };
         Ok((set, checkpoint))
@@ -205,7 +212,12 @@ impl PartitionSet {
             return Ok(p.clone());
         }
         let dir = self.root.join(hour_name(start_hour));
-        let part = Arc::new(Partition::open_or_create(&dir, start_hour, &self.schema)?);
+        let part = Arc::new(Partition::open_or_create(
+            &dir,
+            start_hour,
+            &self.schema,
+            &self.files,
+        )?);
         let mut parts = self.parts.write();
         parts.insert(start_hour, part.clone());
         self.metrics
