@@ -1,24 +1,26 @@
 //! OTLP/gRPC receiver: `TraceService/Export` and `LogsService/Export`.
 //!
-//! tonic decodes (with the size limit applied to the inflated message too,
-//! and the wire bytes kept for the sink, see [`crate::grpc_raw`]);
-//! this module maps [`IngestError`]s to gRPC codes, with a `RetryInfo` detail
+//! tonic inflates and applies the size limit (to the inflated message too)
+//! and hands over the message's bytes ([`crate::grpc_raw`]);
+//! [`crate::export_protobuf`] scans or decodes them; this module maps [`IngestError`]s to gRPC codes, with a `RetryInfo` detail
 //! on `UNAVAILABLE` as the OTLP spec asks, and builds `partial_success`.
 
 use std::time::Instant;
 
 use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+    ExportLogsPartialSuccess, ExportLogsServiceResponse,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+    ExportTracePartialSuccess, ExportTraceServiceResponse,
 };
 use tonic::codec::CompressionEncoding;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::grpc_raw::{RawExport, RawExportServer, WithRaw};
-use crate::{ExportSink, IngestError, Signal};
+use bytes::Bytes;
+
+use crate::grpc_raw::{RawExport, RawExportServer};
+use crate::{export_protobuf, ExportSink, IngestError, Signal};
 
 /// The gRPC services, sharing one [`ExportSink`].
 #[derive(Clone)]
@@ -57,17 +59,13 @@ impl<S: ExportSink> OtlpGrpc<S> {
 }
 
 impl<S: ExportSink> RawExport for TraceExport<S> {
-    type Request = ExportTraceServiceRequest;
     type Response = ExportTraceServiceResponse;
     const SERVICE: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
     const PATH: &'static str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
-    async fn export(
-        &self,
-        request: WithRaw<ExportTraceServiceRequest>,
-    ) -> Result<ExportTraceServiceResponse, Status> {
+    async fn export(&self, raw: Bytes) -> Result<ExportTraceServiceResponse, Status> {
         let started = Instant::now();
-        let result = self.0.export_traces(request.msg, Some(request.raw)).await;
+        let result = export_protobuf(&self.0, Signal::Traces, raw).await;
         self.0.observe(Signal::Traces, "grpc", started, &result);
         let a = result.map_err(to_status)?;
         Ok(ExportTraceServiceResponse {
@@ -80,17 +78,13 @@ impl<S: ExportSink> RawExport for TraceExport<S> {
 }
 
 impl<S: ExportSink> RawExport for LogsExport<S> {
-    type Request = ExportLogsServiceRequest;
     type Response = ExportLogsServiceResponse;
     const SERVICE: &'static str = "opentelemetry.proto.collector.logs.v1.LogsService";
     const PATH: &'static str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
 
-    async fn export(
-        &self,
-        request: WithRaw<ExportLogsServiceRequest>,
-    ) -> Result<ExportLogsServiceResponse, Status> {
+    async fn export(&self, raw: Bytes) -> Result<ExportLogsServiceResponse, Status> {
         let started = Instant::now();
-        let result = self.0.export_logs(request.msg, Some(request.raw)).await;
+        let result = export_protobuf(&self.0, Signal::Logs, raw).await;
         self.0.observe(Signal::Logs, "grpc", started, &result);
         let a = result.map_err(to_status)?;
         Ok(ExportLogsServiceResponse {

@@ -1,12 +1,13 @@
-//! gRPC `Export` servers that hand the handler the request's protobuf bytes
-//! beside the decoded message.
+//! gRPC `Export` servers that hand the handler the request's protobuf
+//! bytes, undecoded.
 //!
 //! tonic's generated `TraceServiceServer`/`LogsServiceServer` decode with a
 //! fixed prost codec and drop the wire bytes, so a receiver that stores the
 //! request (the collector's write-ahead log, the agent's buffer) had to
 //! encode it again: a fifth of the gRPC runtime's CPU at full log ingest.
 //! The codec here splits the message's bytes off tonic's receive buffer
-//! (no copy: `BytesMut::split_to`), decodes them with prost and keeps both.
+//! (no copy: `BytesMut::split_to`) and hands them over as they are; the
+//! handler decides whether it needs them decoded (see [`crate::scan`]).
 //!
 //! This module owns only the transport plumbing (routing, compression and
 //! size configuration, the codec); what an export means is the
@@ -28,27 +29,17 @@ use tonic::codec::{
 use tonic::server::{Grpc, NamedService, UnaryService};
 use tonic::{Request, Response, Status};
 
-/// A decoded request and the protobuf bytes it was decoded from
-/// (uncompressed, exactly as the client encoded them).
-#[derive(Debug, Clone)]
-pub struct WithRaw<M> {
-    pub msg: M,
-    pub raw: Bytes,
-}
-
 /// One unary `Export` method served with [`RawExportServer`].
 pub trait RawExport: Send + Sync + 'static {
-    type Request: Message + Default + Send + 'static;
     type Response: Message + Send + 'static;
     /// Fully qualified service name, e.g. `opentelemetry.proto.collector.logs.v1.LogsService`.
     const SERVICE: &'static str;
     /// The method's path, `/<SERVICE>/Export`.
     const PATH: &'static str;
 
-    fn export(
-        &self,
-        request: WithRaw<Self::Request>,
-    ) -> impl Future<Output = Result<Self::Response, Status>> + Send;
+    /// Handle one request: `raw` is its protobuf encoding, uncompressed,
+    /// exactly as the client encoded it (and not yet known to decode).
+    fn export(&self, raw: Bytes) -> impl Future<Output = Result<Self::Response, Status>> + Send;
 }
 
 /// A tonic service for one [`RawExport`]: routes its path, answers
@@ -128,7 +119,7 @@ where
             return Box::pin(async { Ok(Status::unimplemented("").into_http()) });
         }
         let method = Method(Arc::clone(&self.handler));
-        let mut grpc = Grpc::new(RawCodec::<H::Response, H::Request>::default())
+        let mut grpc = Grpc::new(RawCodec::<H::Response>::default())
             .apply_compression_config(self.accept, self.send)
             .apply_max_message_size_config(self.max_decoding_message_size, None);
         Box::pin(async move { Ok(grpc.unary(method, req).await) })
@@ -137,12 +128,12 @@ where
 
 struct Method<H>(Arc<H>);
 
-impl<H: RawExport> UnaryService<WithRaw<H::Request>> for Method<H> {
+impl<H: RawExport> UnaryService<Bytes> for Method<H> {
     type Response = H::Response;
     type Future =
         std::pin::Pin<Box<dyn Future<Output = Result<Response<H::Response>, Status>> + Send>>;
 
-    fn call(&mut self, request: Request<WithRaw<H::Request>>) -> Self::Future {
+    fn call(&mut self, request: Request<Bytes>) -> Self::Future {
         let handler = Arc::clone(&self.0);
         Box::pin(async move {
             handler
@@ -153,31 +144,30 @@ impl<H: RawExport> UnaryService<WithRaw<H::Request>> for Method<H> {
     }
 }
 
-/// prost encoding out, [`WithRaw`] decoding in.
-struct RawCodec<Out, In>(PhantomData<fn(Out, In)>);
+/// prost encoding out, the message's bytes in.
+struct RawCodec<Out>(PhantomData<fn(Out)>);
 
-impl<Out, In> Default for RawCodec<Out, In> {
+impl<Out> Default for RawCodec<Out> {
     fn default() -> Self {
         RawCodec(PhantomData)
     }
 }
 
-impl<Out, In> Codec for RawCodec<Out, In>
+impl<Out> Codec for RawCodec<Out>
 where
     Out: Message + Send + 'static,
-    In: Message + Default + Send + 'static,
 {
     type Encode = Out;
-    type Decode = WithRaw<In>;
+    type Decode = Bytes;
     type Encoder = ProstEncoder<Out>;
-    type Decoder = RawDecoder<In>;
+    type Decoder = RawDecoder;
 
     fn encoder(&mut self) -> Self::Encoder {
         ProstEncoder(PhantomData)
     }
 
     fn decoder(&mut self) -> Self::Decoder {
-        RawDecoder(PhantomData)
+        RawDecoder
     }
 }
 
@@ -198,18 +188,14 @@ impl<M: Message> Encoder for ProstEncoder<M> {
     }
 }
 
-struct RawDecoder<M>(PhantomData<fn() -> M>);
+struct RawDecoder;
 
-impl<M: Message + Default> Decoder for RawDecoder<M> {
-    type Item = WithRaw<M>;
+impl Decoder for RawDecoder {
+    type Item = Bytes;
     type Error = Status;
 
-    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<WithRaw<M>>, Status> {
-        let raw = buf.copy_to_bytes(buf.remaining());
-        // The same status and text tonic's prost codec gives, so the
-        // server-wide `normalize_status` maps it to INVALID_ARGUMENT.
-        let msg = M::decode(&raw[..]).map_err(|e| Status::internal(e.to_string()))?;
-        Ok(Some(WithRaw { msg, raw }))
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        Ok(Some(buf.copy_to_bytes(buf.remaining())))
     }
 
     fn buffer_settings(&self) -> BufferSettings {

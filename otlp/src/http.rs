@@ -23,7 +23,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use prost::Message;
 use serde::de::DeserializeOwned;
 
-use crate::{Accepted, ExportSink, IngestError, Signal};
+use crate::{export_protobuf, Accepted, ExportSink, IngestError, Signal};
 
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
@@ -75,9 +75,14 @@ async fn traces<S: ExportSink>(
     let result = async {
         let format = format?;
         let bytes = read_body(&st, Signal::Traces, &headers, body).await?;
-        let req: ExportTraceServiceRequest = decode(format, &bytes, "ExportTraceServiceRequest")?;
-        let raw = (format == Format::Protobuf).then(|| bytes.clone());
-        st.ingestor.export_traces(req, raw).await
+        match format {
+            Format::Protobuf => export_protobuf(&st.ingestor, Signal::Traces, bytes).await,
+            Format::Json => {
+                let req: ExportTraceServiceRequest =
+                    decode(format, &bytes, "ExportTraceServiceRequest")?;
+                st.ingestor.export_traces(req, None).await
+            }
+        }
     }
     .await;
     st.ingestor
@@ -100,9 +105,14 @@ async fn logs<S: ExportSink>(
     let result = async {
         let format = format?;
         let bytes = read_body(&st, Signal::Logs, &headers, body).await?;
-        let req: ExportLogsServiceRequest = decode(format, &bytes, "ExportLogsServiceRequest")?;
-        let raw = (format == Format::Protobuf).then(|| bytes.clone());
-        st.ingestor.export_logs(req, raw).await
+        match format {
+            Format::Protobuf => export_protobuf(&st.ingestor, Signal::Logs, bytes).await,
+            Format::Json => {
+                let req: ExportLogsServiceRequest =
+                    decode(format, &bytes, "ExportLogsServiceRequest")?;
+                st.ingestor.export_logs(req, None).await
+            }
+        }
     }
     .await;
     st.ingestor.observe(Signal::Logs, "http", started, &result);

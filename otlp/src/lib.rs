@@ -4,7 +4,8 @@
 //! ([`validate`]), OTLP/HTTP decoding and status codes ([`http`]), the
 //! OTLP/gRPC services and code mapping ([`grpc`], served by [`grpc_raw`]
 //! so the request's wire bytes reach the sink), and the error kinds
-//! ([`IngestError`]). What happens to a validated request — the collector's
+//! ([`IngestError`]), and the fast path for clean protobuf requests
+//! ([`scan`], [`export_protobuf`]). What happens to a validated request — the collector's
 //! write-ahead log, the agent's disk buffer — is behind the [`ExportSink`]
 //! trait. This crate must not touch storage, files or tantivy.
 
@@ -12,6 +13,7 @@ pub mod grpc;
 pub mod grpc_raw;
 pub mod http;
 pub mod net;
+pub mod scan;
 pub mod shutdown;
 pub mod validate;
 
@@ -21,7 +23,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
 
+pub use scan::Scanned;
 pub use validate::{Limits, Rejections};
 
 /// Which OTLP signal a request carries.
@@ -122,6 +126,30 @@ pub trait ExportSink: Clone + Send + Sync + 'static {
         raw: Option<Bytes>,
     ) -> impl Future<Output = Result<Accepted, IngestError>> + Send;
 
+    /// The limits to scan requests with, when this sink can store a clean
+    /// request from its bytes alone ([`ExportSink::export_scanned`]). The
+    /// default, `None`, means the sink needs every request decoded.
+    fn scan_limits(&self) -> Option<Limits> {
+        None
+    }
+
+    /// Store a request that [`scan`] found well-formed with every item
+    /// valid: `raw` is its protobuf encoding. Called only when
+    /// [`ExportSink::scan_limits`] is `Some`.
+    fn export_scanned(
+        &self,
+        signal: Signal,
+        raw: Bytes,
+        scanned: Scanned,
+    ) -> impl Future<Output = Result<Accepted, IngestError>> + Send {
+        let _ = (signal, raw, scanned);
+        async {
+            Err(IngestError::Internal(
+                "this sink takes decoded requests only".into(),
+            ))
+        }
+    }
+
     /// Observe a finished request (metrics).
     fn observe(
         &self,
@@ -133,4 +161,40 @@ pub trait ExportSink: Clone + Send + Sync + 'static {
 
     /// Count request body bytes as received (before inflation).
     fn count_request_bytes(&self, signal: Signal, transport: &str, bytes: usize);
+}
+
+/// Export a protobuf-encoded request through `sink`: from its bytes alone
+/// when the sink allows it and [`scan`] finds it clean, else decoded (an
+/// undecodable body is a [`IngestError::BadRequest`] naming the message)
+/// and validated item by item.
+pub async fn export_protobuf<S: ExportSink>(
+    sink: &S,
+    signal: Signal,
+    raw: Bytes,
+) -> Result<Accepted, IngestError> {
+    if let Some(limits) = sink.scan_limits() {
+        let scanned = match signal {
+            Signal::Traces => scan::traces(&raw, limits),
+            Signal::Logs => scan::logs(&raw, limits),
+        };
+        if let Some(scanned) = scanned {
+            return sink.export_scanned(signal, raw, scanned).await;
+        }
+    }
+    let what = match signal {
+        Signal::Traces => "ExportTraceServiceRequest",
+        Signal::Logs => "ExportLogsServiceRequest",
+    };
+    let bad =
+        |e: prost::DecodeError| IngestError::BadRequest(format!("invalid protobuf {what}: {e}"));
+    match signal {
+        Signal::Traces => {
+            let req = ExportTraceServiceRequest::decode(&raw[..]).map_err(bad)?;
+            sink.export_traces(req, Some(raw)).await
+        }
+        Signal::Logs => {
+            let req = ExportLogsServiceRequest::decode(&raw[..]).map_err(bad)?;
+            sink.export_logs(req, Some(raw)).await
+        }
+    }
 }

@@ -57,6 +57,14 @@ pub struct Rejections {
 const MAX_MESSAGES: usize = 5;
 
 impl Rejections {
+    /// `accepted` items kept, nothing rejected.
+    pub fn none(accepted: u64) -> Self {
+        Rejections {
+            accepted,
+            ..Default::default()
+        }
+    }
+
     pub fn rejected(&self) -> u64 {
         self.by_reason.iter().map(|(_, n)| n).sum()
     }

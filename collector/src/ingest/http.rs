@@ -39,6 +39,19 @@ impl ExportSink for Ingestor {
         Ingestor::export_logs(self, req, raw)
     }
 
+    fn scan_limits(&self) -> Option<skein_otlp::Limits> {
+        Some(self.limits())
+    }
+
+    fn export_scanned(
+        &self,
+        signal: Signal,
+        raw: Bytes,
+        scanned: skein_otlp::Scanned,
+    ) -> impl std::future::Future<Output = Result<Accepted, IngestError>> + Send {
+        Ingestor::export_scanned(self, signal, raw, scanned)
+    }
+
     fn observe(
         &self,
         signal: Signal,

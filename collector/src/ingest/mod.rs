@@ -3,7 +3,8 @@
 //! Owns the OTLP/gRPC and OTLP/HTTP receivers and the [`Ingestor`] they share:
 //! decode → validate per item (drop bad items, keep neighbours) → append the
 //! cleaned request to the write-ahead log → answer only once the WAL says the
-//! record is fsynced. It must not touch the index or any query path; it knows
+//! record is fsynced. A protobuf request that `skein_otlp::scan` finds clean
+//! skips the decode and goes to the WAL as received. It must not touch the index or any query path; it knows
 //! the WAL only through [`crate::wal::Wal::append`].
 
 pub mod grpc;
@@ -27,7 +28,7 @@ pub use metrics::IngestMetrics;
 pub use traffic::TrafficObserver;
 pub use validate::{Limits, Rejections};
 
-pub use skein_otlp::{Accepted, IngestError, Signal};
+pub use skein_otlp::{Accepted, IngestError, Scanned, Signal};
 
 /// Shared by both transports: validates, makes durable, counts.
 #[derive(Clone)]
@@ -58,6 +59,10 @@ impl Ingestor {
 
     pub fn metrics(&self) -> &IngestMetrics {
         &self.metrics
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 
     pub fn max_attribute_bytes(&self) -> usize {
@@ -122,6 +127,29 @@ impl Ingestor {
             .await;
         if let (Some(obs), Ok(_), true) = (&self.traffic, &result, accepted > 0) {
             obs.seen(&traffic::log_instance_ids(&req));
+        }
+        result
+    }
+
+    /// Durably store a request that `skein_otlp::scan` found clean (it
+    /// decodes, and validation would keep every item): `raw` goes to the
+    /// WAL as received.
+    pub async fn export_scanned(
+        &self,
+        signal: Signal,
+        raw: Bytes,
+        scanned: Scanned,
+    ) -> Result<Accepted, IngestError> {
+        let kind = match signal {
+            Signal::Traces => RecordKind::Spans,
+            Signal::Logs => RecordKind::Logs,
+        };
+        let items = scanned.items;
+        let result = self
+            .store(signal, kind, items, Rejections::none(items), raw.clone())
+            .await;
+        if let (Some(obs), Ok(_), true) = (&self.traffic, &result, items > 0) {
+            obs.seen(&scanned.instance_ids(&raw));
         }
         result
     }
