@@ -452,6 +452,10 @@ pub struct IngestReport {
     /// and per acknowledged item.
     pub collector_cpu_cores: Option<f64>,
     pub collector_cpu_us_per_item: Option<f64>,
+    /// Collector CPU seconds by thread name over the same span
+    /// (`exited threads`: the part no live thread accounts for, e.g.
+    /// tantivy's indexing threads, which end at every commit).
+    pub collector_cpu_by_thread: BTreeMap<String, f64>,
     /// CPU the load generator itself used, in cores.
     pub bench_cpu_cores: f64,
     pub machine: Machine,
@@ -539,6 +543,7 @@ pub async fn run(args: Args) -> Result<IngestReport> {
         })
     });
     let cpu_before = args.pid.and_then(report::pid_cpu_time);
+    let threads_before = args.pid.and_then(report::pid_thread_cpu);
     let load_start = Instant::now();
     let result = run_load(LoadPlan {
         addr: args.otlp_grpc.clone(),
@@ -591,9 +596,14 @@ pub async fn run(args: Args) -> Result<IngestReport> {
             })
         }
     };
+    let threads_after = args.pid.and_then(report::pid_thread_cpu);
     let cpu_used = match (cpu_before, args.pid.and_then(report::pid_cpu_time)) {
         (Some(a), Some(b)) => Some((b.saturating_sub(a), load_start.elapsed())),
         _ => None,
+    };
+    let collector_cpu_by_thread = match (&threads_before, &threads_after, cpu_used) {
+        (Some(a), Some(b), Some((total, _))) => report::thread_cpu_split(a, b, total),
+        _ => BTreeMap::new(),
     };
     let collector_cpu_cores =
         cpu_used.map(|(cpu, wall)| cpu.as_secs_f64() / wall.as_secs_f64().max(1e-9));
@@ -635,6 +645,7 @@ pub async fn run(args: Args) -> Result<IngestReport> {
         collector_peak_anon_mb,
         collector_cpu_cores,
         collector_cpu_us_per_item,
+        collector_cpu_by_thread,
         bench_cpu_cores: result.cpu_cores,
         machine: Machine::now(),
     })
@@ -700,6 +711,23 @@ impl Report for IngestReport {
             out += &format!(
                 "  collector cpu {cores:.2} cores until indexed = {us:.2} µs per {}\n",
                 noun.trim_end_matches('s')
+            );
+        }
+        let total: f64 = self.collector_cpu_by_thread.values().sum();
+        let mut threads: Vec<(&String, &f64)> = self
+            .collector_cpu_by_thread
+            .iter()
+            .filter(|(_, s)| **s >= total * 0.01)
+            .collect();
+        threads.sort_by(|a, b| b.1.total_cmp(a.1));
+        if !threads.is_empty() {
+            out += &format!(
+                "  cpu by thread {} (CPU seconds until indexed)\n",
+                threads
+                    .iter()
+                    .map(|(n, s)| format!("{n} {s:.1} s"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
         out += &format!(

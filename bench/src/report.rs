@@ -141,6 +141,56 @@ pub fn pid_cpu_time(pid: u32) -> Option<Duration> {
     Some(Duration::from_secs_f64(ticks / hz))
 }
 
+/// CPU time (user + system) of another process's live threads, summed by
+/// thread name, from `/proc/<pid>/task/*/stat`. Threads that have exited
+/// are not in it (their time is only in [`pid_cpu_time`]).
+pub fn pid_thread_cpu(pid: u32) -> Option<std::collections::BTreeMap<String, Duration>> {
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let mut by_name = std::collections::BTreeMap::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+    {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue; // exited meanwhile
+        };
+        let Some((head, after)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let name = head.split_once('(').map_or("?", |(_, n)| n).to_string();
+        let f: Vec<&str> = after.split_whitespace().collect();
+        let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        *by_name.entry(name).or_insert(Duration::ZERO) +=
+            Duration::from_secs_f64((ticks(11) + ticks(12)) / hz);
+    }
+    Some(by_name)
+}
+
+/// Where a process's CPU went between two [`pid_thread_cpu`] readings:
+/// seconds per thread name, plus `exited threads` for the part of `total`
+/// (the process's CPU over the same span) no live thread accounts for.
+pub fn thread_cpu_split(
+    before: &std::collections::BTreeMap<String, Duration>,
+    after: &std::collections::BTreeMap<String, Duration>,
+    total: Duration,
+) -> std::collections::BTreeMap<String, f64> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut live = Duration::ZERO;
+    for (name, t) in after {
+        let d = t.saturating_sub(before.get(name).copied().unwrap_or_default());
+        live += d;
+        if !d.is_zero() {
+            out.insert(name.clone(), d.as_secs_f64());
+        }
+    }
+    let exited = total.saturating_sub(live);
+    if !exited.is_zero() {
+        out.insert("exited threads".to_string(), exited.as_secs_f64());
+    }
+    out
+}
+
 /// A memory line of `/proc/<pid>/status` (`VmRSS:`, `VmHWM:`, `RssAnon:`…)
 /// in the kB (KiB) the kernel reports.
 pub fn pid_status_kb(pid: u32, key: &str) -> Option<u64> {
@@ -186,6 +236,55 @@ pub fn bytes(v: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// This thread's own CPU time.
+    fn thread_cpu() -> Duration {
+        // SAFETY: getrusage only writes into the zeroed struct we pass.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) } != 0 {
+            return Duration::ZERO;
+        }
+        let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+        tv(usage.ru_utime) + tv(usage.ru_stime)
+    }
+
+    #[test]
+    fn thread_cpu_is_read_by_name_and_exited_threads_are_the_rest() {
+        let pid = std::process::id();
+        let before = pid_thread_cpu(pid).expect("/proc is readable");
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let burner = std::thread::Builder::new()
+            .name("skb-burner".into())
+            .spawn(move || {
+                let mut x = 0u64;
+                while thread_cpu() < Duration::from_millis(200) {
+                    x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+                }
+                ready_tx.send(()).unwrap();
+                done_rx.recv().unwrap();
+                x
+            })
+            .unwrap();
+        ready_rx.recv().unwrap();
+        let after = pid_thread_cpu(pid).unwrap();
+        let burned = after.get("skb-burner").copied().unwrap_or_default();
+        assert!(burned >= Duration::from_millis(150), "{after:?}");
+        // The burner is gone from a later reading: its time shows up as
+        // exited when the process total still has it.
+        done_tx.send(()).unwrap();
+        burner.join().unwrap();
+        let later = pid_thread_cpu(pid).unwrap();
+        assert!(!later.contains_key("skb-burner"));
+        let split = thread_cpu_split(&before, &later, Duration::from_secs(1000));
+        assert!(split["exited threads"] > 900.0, "{split:?}");
+        let split = thread_cpu_split(&before, &after, burned);
+        assert!(
+            split.get("skb-burner").copied().unwrap_or(0.0) >= 0.15,
+            "{split:?}"
+        );
+        assert!(!split.contains_key("exited threads"), "{split:?}");
+    }
 
     #[test]
     fn formats_numbers() {
