@@ -18,7 +18,7 @@ use super::catalog::{Catalog, DEFAULT_CAP};
 use super::logs::LogDocBuilder;
 use super::mapped::MappedFiles;
 use super::metrics::IndexMetrics;
-use super::partition::{PartitionSet, WriterSlot};
+use super::partition::{PartitionSet, WriterSlot, LOG_MERGE_FAN_IN, SPAN_MERGE_FAN_IN};
 use super::schema::{LogFields, SpanFields};
 use super::spans::SpanDocBuilder;
 use super::{Clock, IndexConfig, IndexError, LogIndex, Lsn, SpanIndex, Storage};
@@ -358,8 +358,18 @@ pub(crate) fn open_storage(
     let logs = Arc::new(LogIndex::new(log_set.clone(), lf, log_schema));
     let committed = span_ckpt.min(log_ckpt);
     let mut sink = Sink {
-        spans: WriterSlot::new(span_set, cfg.writer_memory_bytes, cfg.writer_threads),
-        logs: WriterSlot::new(log_set, cfg.writer_memory_bytes, cfg.writer_threads),
+        spans: WriterSlot::new(
+            span_set,
+            cfg.writer_memory_bytes,
+            cfg.writer_threads,
+            SPAN_MERGE_FAN_IN,
+        ),
+        logs: WriterSlot::new(
+            log_set,
+            cfg.writer_memory_bytes,
+            cfg.writer_threads,
+            LOG_MERGE_FAN_IN,
+        ),
         span_docs: SpanDocBuilder::new(sf),
         log_docs: LogDocBuilder::new(lf),
         span_index: spans.clone(),
